@@ -1,0 +1,92 @@
+"""Fence: the farm's network and identity boundary, cloud-neutral inputs.
+
+A fence is one private network (VPC / VNet) with private subnets for nodes and endpoints, egress
+through NAT, private access to the cloud's storage, flow logs, and one customer-managed encryption
+key that the other layers use for data at rest. Bring your own network or key by id instead.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import Enum
+from typing import Iterator
+
+from ipaddress import IPv4Network
+
+from pydantic import Field
+
+from components.schema import Context, Problem, Spec
+
+
+class NatMode(str, Enum):
+    none = "none"
+    single = "single"
+    per_zone = "per-zone"
+
+
+# CloudWatch Logs accepts only these retention periods; the same set is used on every cloud so a
+# stack moves between clouds unchanged.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+
+
+class ExistingNetwork(Spec):
+    network_id: str = Field(min_length=1)
+    """The existing network: AWS VPC id, GCP network self link, or Azure VNet resource id."""
+    private_subnet_ids: list[str] = Field(min_length=1)
+    """Private subnets the farm's nodes and endpoints go in (AWS: one per zone; GCP/Azure: one)."""
+
+
+class FenceSpec(Spec):
+    cidr: IPv4Network = IPv4Network("10.0.0.0/16")
+    """Address space of the network (VPC / VNet), carved into private and public subnets."""
+    pods_cidr: IPv4Network = IPv4Network("10.64.0.0/14")
+    """Kubernetes pod range where the cluster uses one outside the network (GKE secondary range, AKS overlay)."""
+    services_cidr: IPv4Network = IPv4Network("10.96.0.0/16")
+    """Kubernetes service range; must not overlap the network or the pod range."""
+    nat: NatMode | None = None
+    """Egress NAT: none, single, or per-zone. Unset: single in dev (cheap), per-zone in prod (no cross-zone single point of failure)."""
+    private_endpoints: bool = True
+    """Reach the cloud's storage and APIs privately (S3 gateway endpoint, Private Google Access, Azure private endpoints)."""
+    flow_logs: bool = True
+    """Record network flow logs."""
+    log_retention_days: int = 90
+    """Retention of flow logs and control-plane logs, in days (a CloudWatch-accepted value)."""
+    existing_network: ExistingNetwork | None = None
+    """Use this network instead of creating one (then cidr must not be set)."""
+    existing_key_id: str | None = None
+    """Use this customer-managed key (AWS KMS key ARN, GCP CryptoKey id, Azure Key Vault key id) instead of creating one."""
+
+    def nat_mode(self, environment: str) -> NatMode:
+        if self.nat is not None:
+            return self.nat
+        return NatMode.per_zone if environment == "prod" else NatMode.single
+
+    def problems(self, ctx: Context) -> Iterator[Problem]:
+        if self.existing_network is not None:
+            for key in ("cidr", "nat"):
+                if key in self.model_fields_set:
+                    yield Problem(key, getattr(self, key), "leave unset when existing_network is given (bring your own network or create one, not both)")
+        if self.cidr.prefixlen < 8 or self.cidr.prefixlen > 24:
+            yield Problem("cidr", str(self.cidr), "a network from /8 to /24")
+        ranges = {"cidr": self.cidr, "pods_cidr": self.pods_cidr, "services_cidr": self.services_cidr}
+        names = list(ranges)
+        for i, a in enumerate(names):
+            for b in names[i + 1 :]:
+                if ranges[a].overlaps(ranges[b]):
+                    yield Problem(b, str(ranges[b]), f"a range that does not overlap {a} ({ranges[a]})")
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            yield Problem("log_retention_days", self.log_retention_days, "one of " + ", ".join(map(str, LOG_RETENTION_DAYS)))
+
+
+def subnet_plan(cidr: IPv4Network, zones: int) -> tuple[list[str], list[str]]:
+    """Split the network into per-zone private subnets and small per-zone public subnets.
+
+    The network is cut in quarters: quarters 0-2 are private subnets (one per zone, room for many
+    pods with VPC-native CNIs), quarter 3 is cut in four small public subnets for NAT and load
+    balancers. Pure and deterministic: the same CIDR always gives the same subnets.
+    """
+    if not 1 <= zones <= 3:
+        raise ValueError(f"subnet_plan: zones must be 1 to 3, got {zones}")
+    quarters = list(ipaddress.ip_network(cidr).subnets(prefixlen_diff=2))
+    public = list(quarters[3].subnets(prefixlen_diff=2))
+    return [str(q) for q in quarters[:zones]], [str(p) for p in public[:zones]]

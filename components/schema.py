@@ -1,0 +1,78 @@
+"""Building blocks for the cloud-neutral specs and their validation.
+
+Every spec is a strict pydantic model (unknown keys are errors, attribute docstrings become field
+descriptions). Checks that need context (the cloud, the environment, sibling fields) are written as
+``problems(ctx)`` methods yielding ``Problem``s with a path relative to the spec; the stack schema
+prefixes the paths. A ``Problem`` renders as one line: path, the bad value, what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Iterable, Iterator
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+CLOUDS = ("aws", "gcp", "azure")
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a spec's context-dependent checks need to know about the farm."""
+
+    cloud: str
+    environment: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    value: Any
+    allowed: str
+
+    def line(self) -> str:
+        return f"{self.path}: got {show(self.value)}; allowed: {self.allowed}"
+
+    def under(self, prefix: str) -> "Problem":
+        joined = f"{prefix}.{self.path}" if self.path and not self.path.startswith("[") else f"{prefix}{self.path}"
+        return Problem(joined, self.value, self.allowed)
+
+
+def show(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", exclude_defaults=True)
+    if isinstance(value, str):
+        return repr(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def nested(prefix: str, problems: Iterable[Problem]) -> Iterator[Problem]:
+    for problem in problems:
+        yield problem.under(prefix)
+
+
+# Keys of keyed collections (troughs, pools, barns, teams) become parts of resource names on every
+# cloud, so they follow the strictest common rule (GKE node pool and Azure agent pool names).
+KEY_PATTERN = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
+KEY_RULE = "2-20 characters: lowercase letters, digits and hyphens, starting with a letter"
+Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+
+
+def bad_key(key: str) -> bool:
+    return re.fullmatch(KEY_PATTERN, key) is None
+
+
+def ordered(pairs: list[tuple[str, int | None]]) -> Iterator[tuple[str, int, str, int]]:
+    """Consecutive (earlier, later) pairs among the set values, for 'must come after' checks."""
+    present = [(name, value) for name, value in pairs if value is not None]
+    for (a, av), (b, bv) in zip(present, present[1:]):
+        yield a, av, b, bv
