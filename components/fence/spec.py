@@ -79,11 +79,11 @@ class FenceSpec(Spec):
 
 
 def subnet_plan(cidr: IPv4Network, zones: int) -> tuple[list[str], list[str]]:
-    """Split the network into per-zone private subnets and small per-zone public subnets.
+    """Split the network into per-zone large private subnets and small per-zone edge subnets.
 
     The network is cut in quarters: quarters 0-2 are private subnets (one per zone, room for many
-    pods with VPC-native CNIs), quarter 3 is cut in four small public subnets for NAT and load
-    balancers. Pure and deterministic: the same CIDR always gives the same subnets.
+    pods with VPC-native CNIs), quarter 3 is cut in four small edge subnets (AWS: public subnets for
+    NAT and load balancers; Azure: private endpoints). Pure and deterministic.
     """
     if not 1 <= zones <= 3:
         raise ValueError(f"subnet_plan: zones must be 1 to 3, got {zones}")

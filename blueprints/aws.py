@@ -1,0 +1,43 @@
+"""The AWS blueprint: a farm on AWS, composed from the five layers.
+
+Fork here: change which layers are built or how they are wired; each layer's knobs are in its spec.
+An explicit provider carries the region and the farm's cost tags as default tags, so every taggable
+resource is tagged without each component repeating it.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from blueprints.config import FarmConfig
+from components.base import FarmComponent, token
+from components.fence.aws import AwsFence
+from components.ledger.spec import cost_tags
+from components.trough.aws import AwsTrough
+from components.trough.spec import bucket_name
+
+
+class AwsFarm(FarmComponent):
+    TOKEN = token("AwsFarm")
+
+    def __init__(self, farm: FarmConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(farm.prefix, opts)
+        tags = cost_tags(farm.prefix, farm.environment, farm.tags)
+        provider = aws.Provider("aws", region=farm.region, default_tags={"tags": tags}, opts=self.child())
+        layer = pulumi.ResourceOptions(parent=self, providers=[provider])
+        name = farm.prefix
+        self.fence = AwsFence(f"{name}-fence", farm.fence, region=farm.region, zones=farm.zones, environment=farm.environment,
+                              discovery_tag=name, protect_data=farm.prod, opts=layer)
+        self.troughs = {
+            key: AwsTrough(f"{name}-{key}", spec, bucket_name=bucket_name("aws", farm.prefix, key, spec.name),
+                           key_arn=self.fence.key_arn, protect_data=farm.prod, opts=layer)
+            for key, spec in farm.troughs.items()
+        }
+        self.finish({"vpc_id": self.fence.vpc_id})
+        pulumi.export("vpc_id", self.fence.vpc_id)
+        pulumi.export("buckets", {key: t.bucket_name for key, t in self.troughs.items()})
+
+
+def build(farm: FarmConfig) -> AwsFarm:
+    return AwsFarm(farm)

@@ -1,0 +1,77 @@
+"""The dragonfarm command line.
+
+    dragonfarm plan <stack> [--json]     offline plan (under mocks; not a pulumi preview)
+
+Exit status: 0 done, 2 bad input (one line per problem on stderr), 1 anything else that failed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="dragonfarm: GPU AI platforms on AWS, GCP and Azure, cheap and secure by default.")
+
+BAD_INPUT = 2
+
+
+@app.callback()
+def _group() -> None:
+    """Keep subcommands explicit (`dragonfarm plan ...`)."""
+
+
+def fail(lines: str, code: int) -> None:
+    for line in lines.splitlines():
+        print(f"error: {line}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def load_plan(stack: str):
+    """Plan a stack, turning every known failure into clean error lines and an exit status."""
+    from blueprints.config import ConfigError
+    from dragonfarm.plan import PlanError, plan_stack
+    from dragonfarm.stacks import StackNotFound
+
+    try:
+        return plan_stack(stack)
+    except (ConfigError, StackNotFound) as exc:
+        fail(str(exc), BAD_INPUT)
+    except PlanError as exc:
+        fail(str(exc), 1)
+    raise AssertionError("unreachable")
+
+
+@app.command()
+def plan(
+    stack: Annotated[str, typer.Argument(help="Stack name under stacks/ (e.g. aws-dev) or a path to a stack YAML.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the Plan as JSON (sorted, stable).")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the Plan JSON to this file.")] = None,
+) -> None:
+    """Offline plan: run the program under mocks and show every resource it asks for."""
+    started = time.perf_counter()
+    result = load_plan(stack)
+    if out is not None:
+        out.write_text(result.to_json() + "\n")
+    if json_out:
+        print(result.to_json())
+        return
+    from rich.console import Console
+
+    from dragonfarm.render import print_plan
+
+    console = Console()
+    print_plan(result, console)
+    console.print(f"[dim]planned in {time.perf_counter() - started:.2f}s[/]")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

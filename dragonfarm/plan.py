@@ -1,0 +1,202 @@
+"""The offline plan: run the real Pulumi program in-process under mocks and record what it asks for.
+
+This is NOT `pulumi preview`: no engine, no provider plugins, no cloud. It shows every resource the
+program registers (type token, name, parent, the inputs as sent to the provider, and the options
+that matter), which is what the cost estimate, guardrails, diffs and inventory tests read.
+
+Mocks accept any nested key, and the SDK camelCases only the keys it knows, so a snake_case key
+left in the inputs (outside user-data maps such as tags and labels) is a typo: the plan fails on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from blueprints.config import FarmConfig, load_farm
+from dragonfarm import stacks
+from dragonfarm.mocks import FarmMocks
+
+PROJECT = "dragonfarm"
+NOTICE = ("offline plan: what the program asks for, run under mocks with no cloud and no engine. "
+          "It is not `pulumi preview`: run that with the Pulumi CLI and credentials to see real changes.")
+
+# Maps whose keys are user data (tag keys, label keys, chart values), not provider properties.
+USER_MAPS = frozenset({
+    "tags", "tagsAll", "defaultTags", "labels", "annotations", "values", "data", "stringData", "matchLabels",
+    "nodeSelector", "nodeLabels", "resourceLabels", "userLabels", "selector", "effectiveLabels", "limits", "requests",
+})
+
+
+class PlanError(Exception):
+    """The program asked for something no provider would accept (e.g. a misspelled nested key)."""
+
+
+@dataclass
+class PlannedResource:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool = False
+    retainOnDelete: bool = False
+    ignoreChanges: list[str] = field(default_factory=list)
+    deleteBeforeReplace: bool = False
+    aliases: int = 0
+
+
+@dataclass
+class Plan:
+    stack: str
+    cloud: str
+    region: str
+    environment: str
+    resources: list[PlannedResource]
+    notice: str = NOTICE
+
+    def to_json(self) -> str:
+        body = {
+            "notice": self.notice, "stack": self.stack, "cloud": self.cloud, "region": self.region,
+            "environment": self.environment,
+            "resources": [{**asdict(r), "layer": layer_of(self, r)} for r in self.resources],
+        }
+        return json.dumps(body, indent=2, sort_keys=True, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        body = json.loads(text)
+        resources = [PlannedResource(**{k: v for k, v in r.items() if k != "layer"}) for r in body["resources"]]
+        return cls(body["stack"], body["cloud"], body["region"], body["environment"], resources, body.get("notice", NOTICE))
+
+    def by_urn(self) -> dict[str, PlannedResource]:
+        return {r.urn: r for r in self.resources}
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: str) -> PlannedResource:
+        found = [r for r in self.resources if r.type == type_token and r.name == name]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} resources of type {type_token} named {name}")
+        return found[0]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.resources:
+            out[r.type] = out.get(r.type, 0) + 1
+        return dict(sorted(out.items()))
+
+
+# Component tokens name the layer: dragonfarm:index:AwsFence -> fence.
+LAYERS = ("fence", "trough", "barn", "breeding_ground", "ledger")
+_LAYER_OF_CLASS = {"Fence": "fence", "Trough": "trough", "Barn": "barn", "BreedingGround": "breeding_ground",
+                   "GpuStack": "breeding_ground", "Ledger": "ledger"}
+
+
+def layer_of(plan: Plan, resource: PlannedResource) -> str:
+    """The layer a resource belongs to: that of its nearest ancestor component with a layer."""
+    urns = plan.by_urn()
+    current: PlannedResource | None = resource
+    while current is not None:
+        if current.type.startswith("dragonfarm:index:"):
+            cls = current.type.removeprefix("dragonfarm:index:")
+            for prefix in ("Aws", "Gcp", "Azure"):
+                cls = cls.removeprefix(prefix)
+            if cls in _LAYER_OF_CLASS:
+                return _LAYER_OF_CLASS[cls]
+        current = urns.get(current.parent)
+    return "farm"
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also recording each registration with the options the engine would see."""
+
+    def __init__(self, mocks: FarmMocks) -> None:
+        super().__init__(mocks)
+        self.records: list[PlannedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object)
+            self.records.append(PlannedResource(
+                type=request.type, name=request.name, urn=response.urn, parent=request.parent,
+                custom=bool(request.custom), inputs=_plain(inputs), protect=bool(request.protect),
+                retainOnDelete=bool(request.retainOnDelete), ignoreChanges=sorted(request.ignoreChanges),
+                deleteBeforeReplace=bool(request.deleteBeforeReplace), aliases=len(request.aliases),
+            ))
+        return response
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as JSON-friendly values: whole floats back to ints (the wire has only doubles)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in sorted(value.items()) if not k.startswith("__")}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def typo_keys(inputs: Any, path: str = "") -> Iterator[str]:
+    """Paths of snake_case keys the SDK did not translate: keys no provider property has."""
+    if isinstance(inputs, dict):
+        for key, value in inputs.items():
+            here = f"{path}.{key}" if path else key
+            if "_" in key and not key.startswith("__"):
+                yield here
+            if key not in USER_MAPS:
+                yield from typo_keys(value, here)
+    elif isinstance(inputs, list):
+        for i, item in enumerate(inputs):
+            yield from typo_keys(item, f"{path}[{i}]")
+
+
+def run_program(farm: FarmConfig, stack: str, config: dict[str, Any]) -> list[PlannedResource]:
+    """Run the blueprint for `farm` under mocks; returns the recorded resources."""
+    from blueprints import build
+
+    mocks = FarmMocks(farm.cloud, farm.region, farm.project)
+    monitor = RecordingMonitor(mocks)
+    settings.ROOT.set(None)  # a fresh root Stack per plan, so plans in one process do not mix
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(lambda: build(farm)))
+    return monitor.records
+
+
+def plan_stack(stack: str) -> Plan:
+    """Load, validate and plan a stack (a name under stacks/ or a YAML path).
+
+    Raises StackNotFound, ConfigError (before anything is built) or PlanError.
+    """
+    name, path = stacks.resolve(stack)
+    config = stacks.read_config(path)
+    farm = load_farm(config, source=_display(path))
+    records = run_program(farm, name, config)
+    typos = [f"{r.type} '{r.name}': input key '{key}' is not a property of the resource (snake_case keys the SDK "
+             f"did not translate are misspellings)" for r in records for key in typo_keys(r.inputs)]
+    if typos:
+        raise PlanError("\n".join(typos))
+    records.sort(key=lambda r: r.urn)
+    return Plan(stack=name, cloud=farm.cloud, region=farm.region, environment=farm.environment, resources=records)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
