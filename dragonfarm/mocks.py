@@ -145,6 +145,12 @@ class FarmMocks(pulumi.runtime.Mocks):
         rid = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}" if kind == "ResourceGroup"
                else f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/{provider}/{kind[0].lower() + kind[1:]}s/{real_name}")
         extra: dict[str, Any] = {"name": real_name}
+        identity = inputs.get("identity")
+        if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+            # A list of identity ids going in, a map of id -> details coming out.
+            extra["identity"] = {**identity, "userAssignedIdentities": {
+                i: {"principalId": uuid_like(str(i), "p"), "clientId": uuid_like(str(i), "c")}
+                for i in identity["userAssignedIdentities"]}}
         if kind == "Vault":
             extra["properties"] = {**inputs.get("properties", {}), "vaultUri": f"https://{real_name}.vault.azure.net/"}
         elif kind == "Key":

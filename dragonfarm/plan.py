@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
@@ -53,6 +53,9 @@ class PlannedResource:
     ignoreChanges: list[str] = field(default_factory=list)
     deleteBeforeReplace: bool = False
     aliases: int = 0
+
+    def layer_name(self, plan: "Plan") -> str:
+        return layer_of(plan, self)
 
 
 @dataclass
@@ -163,19 +166,31 @@ def typo_keys(inputs: Any, path: str = "") -> Iterator[str]:
             yield from typo_keys(item, f"{path}[{i}]")
 
 
+def record(program: Callable[[], Any], *, cloud: str, region: str, project: str | None = None, stack: str = "example",
+           config: dict[str, Any] | None = None) -> list[PlannedResource]:
+    """Run any Pulumi program function under the farm mocks; returns what it registered.
+
+    Used by the plan and by tests that run component README examples.
+    """
+    mocks = FarmMocks(cloud, region, project)
+    monitor = RecordingMonitor(mocks)
+    settings.ROOT.set(None)  # a fresh root Stack per run, so runs in one process do not mix
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()})
+    settings._get_rpc_manager().clear()
+
+    def run() -> None:
+        program()
+
+    _sync_await(run_pulumi_func(run))
+    return monitor.records
+
+
 def run_program(farm: FarmConfig, stack: str, config: dict[str, Any]) -> list[PlannedResource]:
     """Run the blueprint for `farm` under mocks; returns the recorded resources."""
     from blueprints import build
 
-    mocks = FarmMocks(farm.cloud, farm.region, farm.project)
-    monitor = RecordingMonitor(mocks)
-    settings.ROOT.set(None)  # a fresh root Stack per plan, so plans in one process do not mix
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()})
-    settings.SETTINGS.rpc_manager.clear()
-    settings.SETTINGS.outputs.clear()
-    _sync_await(run_pulumi_func(lambda: build(farm)))
-    return monitor.records
+    return record(lambda: build(farm), cloud=farm.cloud, region=farm.region, project=farm.project, stack=stack, config=config)
 
 
 def plan_stack(stack: str) -> Plan:

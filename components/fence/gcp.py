@@ -1,0 +1,68 @@
+"""GcpFence: custom-mode VPC, private subnet with pod/service ranges, Cloud Router + NAT, Private Google Access, CMEK key.
+
+Cloud NAT is a regional, managed service: `single` and `per-zone` both give one NAT (GCP spreads it
+across zones itself). The Cloud Storage service agent is granted the key so buckets can use CMEK.
+"""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_gcp import compute, kms, storage
+
+from components.base import FarmComponent, token
+from components.fence.spec import FenceSpec, NatMode, subnet_plan
+
+KEY_ROTATION = "7776000s"  # 90 days
+
+
+class GcpFence(FarmComponent):
+    TOKEN = token("GcpFence")
+
+    network_id: pulumi.Output[str]
+    subnet_id: pulumi.Output[str]
+    key_id: pulumi.Output[str]
+    pods_range: str = "pods"
+    services_range: str = "services"
+
+    def __init__(self, name: str, spec: FenceSpec, *, project: str, region: str, environment: str,
+                 protect_data: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, opts, protect_data)
+        self.key_id = self._key(name, project, region) if spec.existing_key_id is None else pulumi.Output.from_input(spec.existing_key_id)
+        if spec.existing_network is not None:
+            self.network_id = pulumi.Output.from_input(spec.existing_network.network_id)
+            self.subnet_id = pulumi.Output.from_input(spec.existing_network.private_subnet_ids[0])
+        else:
+            self._network(name, spec, project, region, spec.nat_mode(environment))
+        self.finish({"network_id": self.network_id, "subnet_id": self.subnet_id, "key_id": self.key_id})
+
+    def _key(self, name: str, project: str, region: str) -> pulumi.Output[str]:
+        ring = kms.KeyRing(f"{name}-keyring", name=f"{name}-keyring", location=region, project=project, opts=self.stateful())
+        key = kms.CryptoKey(f"{name}-key", name=f"{name}-data", key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
+                            rotation_period=KEY_ROTATION, opts=self.stateful())
+        agent = storage.get_project_service_account_output(project=project, opts=pulumi.InvokeOutputOptions(parent=self))
+        grant = kms.CryptoKeyIAMMember(f"{name}-key-gcs", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                               member=agent.email_address.apply(lambda email: f"serviceAccount:{email}"), opts=self.child())
+        # Hand out the key id only once the grant exists: a bucket created earlier fails on CMEK.
+        return pulumi.Output.all(key.id, grant.etag).apply(lambda parts: str(parts[0]))
+
+    def _network(self, name: str, spec: FenceSpec, project: str, region: str, nat: NatMode) -> None:
+        network = compute.Network(f"{name}-vpc", name=f"{name}-vpc", project=project, auto_create_subnetworks=False,
+                                  routing_mode="REGIONAL", opts=self.child())
+        private, _ = subnet_plan(spec.cidr, 1)
+        log_config: compute.SubnetworkLogConfigArgsDict | None = (
+            {"aggregation_interval": "INTERVAL_5_SEC", "flow_sampling": 0.5, "metadata": "INCLUDE_ALL_METADATA"}
+            if spec.flow_logs else None)
+        subnet = compute.Subnetwork(
+            f"{name}-nodes", name=f"{name}-nodes", project=project, region=region, network=network.id,
+            ip_cidr_range=private[0], private_ip_google_access=spec.private_endpoints,
+            secondary_ip_ranges=[{"range_name": self.pods_range, "ip_cidr_range": str(spec.pods_cidr)},
+                                 {"range_name": self.services_range, "ip_cidr_range": str(spec.services_cidr)}],
+            log_config=log_config, opts=self.child())
+        self.network_id, self.subnet_id = network.id, subnet.id
+        if nat is not NatMode.none:
+            router = compute.Router(f"{name}-router", name=f"{name}-router", project=project, region=region,
+                                    network=network.id, opts=self.child())
+            compute.RouterNat(f"{name}-nat", name=f"{name}-nat", project=project, region=region, router=router.name,
+                              nat_ip_allocate_option="AUTO_ONLY",
+                              source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+                              log_config={"enable": True, "filter": "ERRORS_ONLY"}, opts=self.child())

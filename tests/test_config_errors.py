@@ -1,0 +1,181 @@
+"""Bad input: one line per bad key naming path, bad value and what is allowed; exit 2; nothing built."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from blueprints.config import ConfigError, load_farm
+from tests.conftest import ROOT, stack_config
+
+
+def errors(config: dict) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_farm(config, source="s.yaml")
+    return info.value.lines()
+
+
+def aws(**changes) -> dict:
+    config = stack_config("aws-dev")
+    for key, value in changes.items():
+        config[f"dragonfarm:{key}"] = value
+    return config
+
+
+def test_shipped_stacks_are_valid():
+    for stack in ("aws-dev", "aws-prod", "gcp-dev", "azure-dev"):
+        load_farm(stack_config(stack), source=stack)
+
+
+def test_unknown_cloud():
+    assert errors(aws(cloud="ibm")) == ["s.yaml: dragonfarm:cloud: got 'ibm'; allowed: one of aws, gcp or azure"]
+
+
+def test_unknown_top_level_key_suggests_the_close_one():
+    config = aws()
+    config["dragonfarm:ledgr"] = {}
+    (line,) = errors(config)
+    assert line.startswith("s.yaml: dragonfarm:ledgr: got 'ledgr'; allowed: a known key (did you mean 'ledger'?): cloud, region,")
+
+
+def test_unknown_nested_key_is_not_silently_ignored():
+    config = aws()
+    config["dragonfarm:troughs"]["datasets"]["lifecycle"] = {"cool_afer_days": 40}
+    (line,) = errors(config)
+    assert line.startswith("s.yaml: dragonfarm:troughs.datasets.lifecycle.cool_afer_days: got 'cool_afer_days'; "
+                           "allowed: a known key (did you mean 'cool_after_days'?)")
+
+
+def test_zone_outside_region():
+    assert errors(aws(zones=["us-east-1a", "us-west-2b"])) == [
+        "s.yaml: dragonfarm:zones[1]: got 'us-west-2b'; allowed: a zone of us-east-1, such as 'us-east-1a'"]
+
+
+def test_region_of_another_cloud():
+    assert errors(aws(region="us-central1", zones=["us-central1a", "us-central1b"])) == [
+        "s.yaml: dragonfarm:region: got 'us-central1'; allowed: an AWS region such as 'us-east-1'"]
+
+
+def test_aws_needs_two_zones():
+    assert errors(aws(zones=["us-east-1a"])) == [
+        "s.yaml: dragonfarm:zones: got ['us-east-1a']; allowed: 2 to 3 distinct zones on aws"]
+
+
+def test_cidr_with_host_bits_is_not_a_network():
+    assert errors(aws(fence={"cidr": "10.0.0.1/16"})) == [
+        "s.yaml: dragonfarm:fence.cidr: got '10.0.0.1/16'; allowed: an IPv4 network in CIDR form with no host bits set, e.g. 10.0.0.0/16"]
+
+
+def test_overlapping_cidrs():
+    assert errors(aws(fence={"cidr": "10.64.0.0/16"})) == [
+        "s.yaml: dragonfarm:fence.pods_cidr: got '10.64.0.0/14'; allowed: a range that does not overlap cidr (10.64.0.0/16)"]
+
+
+def test_existing_network_and_cidr_together():
+    (line,) = errors(aws(fence={"cidr": "10.1.0.0/16", "existing_network": {"network_id": "vpc-1", "private_subnet_ids": ["subnet-1"]}}))
+    assert line == ("s.yaml: dragonfarm:fence.cidr: got IPv4Network('10.1.0.0/16'); allowed: leave unset when existing_network "
+                    "is given (bring your own network or create one, not both)")
+
+
+def test_min_nodes_above_max_nodes():
+    config = aws(breeding_ground={"gpu_pools": {"train": {"gpu": "a10g", "min_nodes": 3, "max_nodes": 2}}})
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.gpu_pools.train.min_nodes: got 3; allowed: at most max_nodes (2)"]
+
+
+def test_gpu_the_cloud_does_not_offer():
+    config = aws(breeding_ground={"gpu_pools": {"train": {"gpu": "a10"}}})
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.gpu_pools.train.gpu: got 'a10'; "
+                              "allowed: a GPU aws offers: a100-40gb, a100-80gb, a10g, h100, l4, t4"]
+
+
+@pytest.mark.parametrize("budget", [0, -5])
+def test_budget_must_be_positive(budget):
+    assert errors(aws(ledger={"monthly_budget": budget, "alert_emails": ["a@example.com"]})) == [
+        f"s.yaml: dragonfarm:ledger.monthly_budget: got {budget}; allowed: greater than 0"]
+
+
+def test_budget_is_required():
+    assert errors(aws(ledger={"alert_emails": ["a@example.com"]})) == [
+        "s.yaml: dragonfarm:ledger.monthly_budget: got nothing; allowed: a value (this key is required)"]
+
+
+def test_lifecycle_days_out_of_order():
+    config = aws()
+    config["dragonfarm:troughs"]["logs"]["lifecycle"] = {"cold_after_days": 20}
+    assert errors(config) == ["s.yaml: dragonfarm:troughs.logs.lifecycle.cold_after_days: got 20; "
+                              "allowed: at least 60 (cool_after_days 30 + STANDARD_IA minimum storage duration 30 days)"]
+
+
+def test_lifecycle_leaves_a_class_before_its_minimum_duration():
+    config = aws()
+    config["dragonfarm:troughs"]["logs"]["lifecycle"] = {"expire_after_days": 120}
+    assert errors(config) == ["s.yaml: dragonfarm:troughs.logs.lifecycle.expire_after_days: got 120; "
+                              "allowed: at least 180 (cold_after_days 90 + GLACIER minimum storage duration 90 days)"]
+
+
+def test_lifecycle_transition_earlier_than_s3_allows():
+    config = aws()
+    config["dragonfarm:troughs"]["datasets"]["lifecycle"] = {"cool_after_days": 10}
+    assert errors(config) == ["s.yaml: dragonfarm:troughs.datasets.lifecycle.cool_after_days: got 10; "
+                              "allowed: at least 30 (aws moves objects to STANDARD_IA no earlier)"]
+
+
+def test_s3_bucket_name_rules():
+    config = aws()
+    config["dragonfarm:troughs"]["datasets"]["name"] = "Bad_Bucket"
+    assert errors(config) == ["s.yaml: dragonfarm:troughs.datasets.name: got 'Bad_Bucket'; allowed: an S3 bucket name: 3-63 "
+                              "lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"]
+
+
+def test_azure_storage_account_name_rules():
+    config = stack_config("azure-dev")
+    config["dragonfarm:troughs"]["checkpoints-archive"] = {"purpose": "checkpoints"}
+    assert errors(config) == ["s.yaml: dragonfarm:troughs.checkpoints-archive.name: got 'dfarmazdevcheckpointsarchive'; "
+                              "allowed: an Azure storage account name: 3-24 lowercase letters and digits"]
+
+
+def test_gcp_bucket_name_limit():
+    config = stack_config("gcp-dev")
+    config["dragonfarm:troughs"]["datasets"]["name"] = "x" * 64
+    (line,) = errors(config)
+    assert line.endswith("allowed: a GCS bucket name: 3-63 lowercase letters, digits, hyphens, underscores and dots, not starting with 'goog'")
+
+
+def test_gcp_needs_a_project():
+    config = stack_config("gcp-dev")
+    del config["dragonfarm:project"]
+    assert errors(config) == ["s.yaml: dragonfarm:project: got nothing; allowed: a GCP project id (required when cloud is gcp)"]
+
+
+def test_collection_keys_follow_the_naming_rule():
+    config = aws()
+    config["dragonfarm:troughs"]["Data_Sets"] = {"purpose": "datasets"}
+    assert errors(config) == ["s.yaml: dragonfarm:troughs.Data_Sets: got 'Data_Sets'; allowed: a key of 2-20 characters: "
+                              "lowercase letters, digits and hyphens, starting with a letter"]
+
+
+def test_every_problem_is_reported_at_once():
+    config = aws(cloud="aws", environment="staging", fence={"cidr": "10.0.0.1/16"})
+    assert len(errors(config)) == 2
+
+
+def test_cli_prints_one_line_per_problem_and_exits_2(tmp_path):
+    import yaml
+
+    config = aws(cloud="ibm")
+    config["dragonfarm:fencee"] = {}
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "plan", str(path)], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
+    assert "Traceback" not in run.stderr and run.stdout == ""
+
+
+def test_unknown_stack_name_is_bad_input():
+    run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "plan", "nope-dev"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2
+    assert "allowed: a stack under stacks/ (aws-dev, aws-prod, azure-dev, gcp-dev)" in run.stderr

@@ -1,0 +1,128 @@
+"""Fence: the network and key values a user relies on, per cloud."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+
+from components.fence.spec import subnet_plan
+from tests.conftest import plan_config, planned, stack_config
+
+SUBNET = "aws:ec2/subnet:Subnet"
+
+
+def test_aws_private_subnets_span_the_zones_and_hand_out_no_public_ips():
+    plan = planned("aws-dev")
+    private = [r for r in plan.of_type(SUBNET) if "-private-" in r.name]
+    assert sorted(r.inputs["availabilityZone"] for r in private) == ["us-east-1a", "us-east-1b"]
+    assert all(r.inputs["mapPublicIpOnLaunch"] is False for r in plan.of_type(SUBNET))
+    assert all(r.inputs["tags"]["kubernetes.io/role/internal-elb"] == "1" for r in private)
+
+
+def test_aws_private_routes_go_through_nat_not_the_internet_gateway():
+    plan = planned("aws-prod")
+    routes = [r for r in plan.of_type("aws:ec2/route:Route") if "-private-" in r.name]
+    assert len(routes) == 3 and all("natGatewayId" in r.inputs and "gatewayId" not in r.inputs for r in routes)
+
+
+def test_aws_nat_is_single_in_dev_and_per_zone_in_prod():
+    assert len(planned("aws-dev").of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len(planned("aws-prod").of_type("aws:ec2/natGateway:NatGateway")) == 3
+
+
+def test_aws_s3_gateway_endpoint_serves_the_private_route_tables():
+    (endpoint,) = planned("aws-dev").of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert endpoint.inputs["serviceName"] == "com.amazonaws.us-east-1.s3"
+    assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+    assert len(endpoint.inputs["routeTableIds"]) == 2
+
+
+def test_aws_flow_logs_are_kept_and_encrypted():
+    plan = planned("aws-prod")
+    (flow,) = plan.of_type("aws:ec2/flowLog:FlowLog")
+    assert flow.inputs["trafficType"] == "ALL"
+    (group,) = plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["retentionInDays"] == 365
+    assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:us-east-1:")
+
+
+def test_aws_key_rotates_and_is_protected_only_in_prod():
+    (dev_key,) = planned("aws-dev").of_type("aws:kms/key:Key")
+    (prod_key,) = planned("aws-prod").of_type("aws:kms/key:Key")
+    assert dev_key.inputs["enableKeyRotation"] is True and prod_key.inputs["enableKeyRotation"] is True
+    assert (dev_key.protect, prod_key.protect, prod_key.retainOnDelete) == (False, True, True)
+
+
+def test_aws_default_security_group_has_no_rules():
+    (sg,) = planned("aws-dev").of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert "ingress" not in sg.inputs and "egress" not in sg.inputs
+
+
+def test_aws_cost_tags_are_provider_default_tags():
+    import json
+
+    (provider,) = planned("aws-dev").of_type("pulumi:providers:aws")
+    tags = json.loads(provider.inputs["defaultTags"])["tags"]
+    assert tags == {"team": "ml-platform", "dragonfarm-farm": "dfarm-aws-dev", "dragonfarm-environment": "dev", "managed-by": "dragonfarm"}
+
+
+def test_bring_your_own_network_creates_no_network(tmp_path):
+    config = stack_config("aws-dev")
+    config["dragonfarm:fence"] = {"existing_network": {"network_id": "vpc-0abc", "private_subnet_ids": ["subnet-1", "subnet-2"]}}
+    plan = plan_config(config, tmp_path)
+    assert plan.of_type("aws:ec2/vpc:Vpc") == [] and plan.of_type(SUBNET) == []
+    assert len(plan.of_type("aws:kms/key:Key")) == 1
+
+
+def test_bring_your_own_key_creates_no_key(tmp_path):
+    config = stack_config("aws-dev")
+    arn = "arn:aws:kms:us-east-1:123456789012:key/existing"
+    config["dragonfarm:fence"] = {"cidr": "10.20.0.0/16", "existing_key_id": arn}
+    plan = plan_config(config, tmp_path)
+    assert plan.of_type("aws:kms/key:Key") == []
+    sse = plan.of_type("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    assert {r.inputs["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] for r in sse} == {arn}
+
+
+def test_subnet_plan_is_stable_when_a_zone_is_added():
+    two, _ = subnet_plan(IPv4Network("10.20.0.0/16"), 2)
+    three, _ = subnet_plan(IPv4Network("10.20.0.0/16"), 3)
+    assert two == ["10.20.0.0/18", "10.20.64.0/18"] and three[:2] == two
+
+
+def test_gcp_subnet_is_private_with_pod_and_service_ranges():
+    plan = planned("gcp-dev")
+    (subnet,) = plan.of_type("gcp:compute/subnetwork:Subnetwork")
+    assert subnet.inputs["privateIpGoogleAccess"] is True
+    assert {r["rangeName"]: r["ipCidrRange"] for r in subnet.inputs["secondaryIpRanges"]} == {
+        "pods": "10.64.0.0/14", "services": "10.96.0.0/16"}
+    (network,) = plan.of_type("gcp:compute/network:Network")
+    assert network.inputs["autoCreateSubnetworks"] is False
+    (nat,) = plan.of_type("gcp:compute/routerNat:RouterNat")
+    assert nat.inputs["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
+
+
+def test_gcp_key_rotates_and_storage_agent_may_use_it():
+    plan = planned("gcp-dev")
+    (key,) = plan.of_type("gcp:kms/cryptoKey:CryptoKey")
+    assert key.inputs["rotationPeriod"] == "7776000s"
+    (grant,) = plan.of_type("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    assert grant.inputs["member"].endswith("@gs-project-accounts.iam.gserviceaccount.com")
+
+
+def test_azure_network_denies_internet_inbound_and_nat_serves_nodes():
+    plan = planned("azure-dev")
+    for nsg in plan.of_type("azure-native:network:NetworkSecurityGroup"):
+        (rule,) = nsg.inputs["securityRules"]
+        assert (rule["access"], rule["direction"], rule["sourceAddressPrefix"]) == ("Deny", "Inbound", "Internet")
+    nodes = plan.one("azure-native:network:Subnet", "dfarm-az-dev-fence-nodes")
+    assert "natGateway" in nodes.inputs and nodes.inputs["defaultOutboundAccess"] is False
+
+
+def test_azure_vault_is_purge_protected_and_key_is_rsa_3072():
+    plan = planned("azure-dev")
+    (vault,) = plan.of_type("azure-native:keyvault:Vault")
+    props = vault.inputs["properties"]
+    assert props["enablePurgeProtection"] is True and props["enableRbacAuthorization"] is True
+    assert props["networkAcls"]["defaultAction"] == "Deny"
+    (key,) = plan.of_type("azure-native:keyvault:Key")
+    assert (key.inputs["properties"]["kty"], key.inputs["properties"]["keySize"]) == ("RSA", 3072)
