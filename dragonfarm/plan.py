@@ -128,6 +128,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.records: list[PlannedResource] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine qualifies a type with the parent's whole type chain (the root Stack excepted);
+        # the stock mock keeps only the parent's last type, which would not match real state.
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":

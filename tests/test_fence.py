@@ -40,7 +40,7 @@ def test_aws_flow_logs_are_kept_and_encrypted():
     plan = planned("aws-prod")
     (flow,) = plan.of_type("aws:ec2/flowLog:FlowLog")
     assert flow.inputs["trafficType"] == "ALL"
-    (group,) = plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+    (group,) = [g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g.name.endswith("-flow-logs")]
     assert group.inputs["retentionInDays"] == 365
     assert group.inputs["kmsKeyId"].startswith("arn:aws:kms:us-east-1:")
 
