@@ -84,6 +84,12 @@ def test_min_nodes_above_max_nodes():
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.gpu_pools.train.min_nodes: got 3; allowed: at most max_nodes (2)"]
 
 
+def test_warm_gpu_nodes_are_refused_where_the_autoscaler_has_no_minimum():
+    config = aws(breeding_ground={"gpu_pools": {"train": {"gpu": "a10g", "min_nodes": 1}}})
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.gpu_pools.train.min_nodes: got 1; "
+                              "allowed: 0 on aws (Karpenter GPU pools scale from zero; they keep no warm nodes)"]
+
+
 def test_gpu_the_cloud_does_not_offer():
     config = aws(breeding_ground={"gpu_pools": {"train": {"gpu": "a10"}}})
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.gpu_pools.train.gpu: got 'a10'; "

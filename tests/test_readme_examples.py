@@ -33,3 +33,27 @@ def test_trough_example():
     (lifecycle,) = [r for r in records if r.type.endswith("BucketLifecycleConfiguration")]
     assert {rule["id"] for rule in lifecycle.inputs["rules"]} == {
         "tier-down", "expire-current", "expire-noncurrent", "abort-incomplete-uploads"}
+
+
+def test_breeding_ground_example():
+    records = run("breeding_ground")
+    (pool,) = [r for r in records if r.type == "kubernetes:karpenter.sh/v1:NodePool"]
+    assert pool.inputs["spec"]["limits"] == {"nvidia.com/gpu": "12"}
+    (quota,) = [r for r in records if r.type == "kubernetes:core/v1:ResourceQuota"]
+    assert quota.inputs["spec"]["hard"]["requests.nvidia.com/gpu"] == "8"
+
+
+def test_ledger_example():
+    records = run("ledger")
+    (budget,) = [r for r in records if r.type == "aws:budgets/budget:Budget"]
+    assert budget.inputs["limitAmount"] == "1500.00"
+    (action,) = [r for r in records if r.type == "aws:budgets/budgetAction:BudgetAction"]
+    assert action.inputs["definition"]["iamActionDefinition"]["roles"] == ["demo-karpenter-controller"]
+
+
+def test_barn_example():
+    records = run("barn")
+    (box,) = [r for r in records if r.type == "aws:ec2/instance:Instance"]
+    assert box.inputs["instanceType"] == "g6.xlarge"
+    (alarm,) = [r for r in records if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"]
+    assert alarm.inputs["period"] * alarm.inputs["evaluationPeriods"] == 30 * 60

@@ -39,6 +39,10 @@ class Taint(Spec):
 
 GPU_TAINT = Taint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
 
+# Whether a GPU pool can keep warm nodes (min_nodes > 0). AWS pools are Karpenter NodePools,
+# which have no minimum: they scale from zero on demand.
+WARM_NODES = {"aws": False, "gcp": True, "azure": True}
+
 
 class GpuPoolSpec(Spec):
     gpu: str
@@ -78,6 +82,8 @@ class GpuPoolSpec(Spec):
             yield Problem("gpus_per_node", self.gpus_per_node, f"one of {', '.join(map(str, sizes))} for {self.gpu} on {ctx.cloud}")
         if self.min_nodes > self.max_nodes:
             yield Problem("min_nodes", self.min_nodes, f"at most max_nodes ({self.max_nodes})")
+        elif self.min_nodes > 0 and not WARM_NODES[ctx.cloud]:
+            yield Problem("min_nodes", self.min_nodes, f"0 on {ctx.cloud} (Karpenter GPU pools scale from zero; they keep no warm nodes)")
         if self.efa and not any(i.fabric for i in catalog.instances(ctx.cloud, self.gpu, self.gpus_per_node)):
             yield Problem("efa", True, f"false: no {self.gpu} x{self.gpus_per_node} instance type on {ctx.cloud} has a GPU fabric")
         if self.capacity_reservation_id is not None and self.capacity is not Capacity.on_demand:
