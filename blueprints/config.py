@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from components.barn.spec import BarnSpec
 from components.breeding_ground.spec import BreedingGroundSpec
 from components.fence.spec import FenceSpec
-from components.ledger.spec import LedgerSpec
+from components.ledger.spec import LedgerSpec, UsageSpec
 from components.schema import CLOUDS, KEY_RULE, Context, Problem, Spec, Key, nested
 from components.trough.spec import TroughSpec
 
@@ -70,6 +70,8 @@ class FarmConfig(Spec):
     """Budget and cost alerts (required: every farm has a budget)."""
     barns: dict[Key, BarnSpec] = Field(default_factory=dict)
     """GPU dev boxes keyed by name."""
+    usage: UsageSpec = Field(default_factory=UsageSpec)
+    """Expected monthly usage, for `dragonfarm cost` only (pulumi up ignores it)."""
 
     @property
     def ctx(self) -> Context:
@@ -110,6 +112,8 @@ class FarmConfig(Spec):
         yield from nested("ledger", self.ledger.problems(ctx))
         for key, barn in self.barns.items():
             yield from nested(f"barns.{key}", barn.problems(ctx))
+        pools = {k: p.max_nodes for k, p in (self.breeding_ground.gpu_pools if self.breeding_ground else {}).items()}
+        yield from nested("usage", self.usage.problems(pools, list(self.troughs), list(self.barns)))
 
 
 def _tag_problems(cloud: str, tags: dict[str, str]) -> Iterator[Problem]:

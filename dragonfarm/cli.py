@@ -69,6 +69,48 @@ def plan(
     console.print(f"[dim]planned in {time.perf_counter() - started:.2f}s[/]")
 
 
+OVER_BUDGET = 3
+
+
+@app.command()
+def cost(
+    stack: Annotated[str, typer.Argument(help="Stack name, stack YAML path, or a Plan JSON file (from `plan --json`).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
+    fail_over_budget: Annotated[bool, typer.Option("--fail-over-budget", help=f"Exit {OVER_BUDGET} when the estimate exceeds the budget.")] = False,
+) -> None:
+    """Monthly cost estimate: every resource that bills, by layer, against the budget and a naive setup."""
+    from dragonfarm.cost import estimate
+
+    result = estimate(plan_or_json(stack))
+    if json_out:
+        print(result.to_json())
+    else:
+        from rich.console import Console
+
+        from dragonfarm.render import print_estimate
+
+        print_estimate(result, Console())
+    if fail_over_budget and result.total > result.budget:
+        print(f"error: estimate {result.total:,.2f} {result.currency} exceeds the budget {result.budget:,.2f} {result.currency}",
+              file=sys.stderr)
+        raise typer.Exit(OVER_BUDGET)
+
+
+def plan_or_json(source: str):
+    """A Plan from a Plan JSON file, or by planning a stack."""
+    if source.endswith(".json"):
+        from dragonfarm.plan import Plan
+
+        path = Path(source)
+        if not path.is_file():
+            fail(f"{source}: no such Plan JSON file; allowed: a file written by `dragonfarm plan --json`", BAD_INPUT)
+        try:
+            return Plan.from_json(path.read_text())
+        except (ValueError, KeyError, TypeError) as exc:
+            fail(f"{source}: not a Plan JSON ({exc}); allowed: a file written by `dragonfarm plan --json`", BAD_INPUT)
+    return load_plan(source)
+
+
 def main() -> None:
     app()
 

@@ -60,17 +60,25 @@ class PlannedResource:
 
 @dataclass
 class Plan:
+    """What a stack's program asks for, plus what the cost estimate needs (budget, usage), so a
+    Plan JSON file alone can be priced and diffed."""
+
     stack: str
     cloud: str
     region: str
     environment: str
     resources: list[PlannedResource]
+    prefix: str = ""
+    budget: float = 0.0
+    currency: str = "USD"
+    usage: dict[str, Any] = field(default_factory=dict)
     notice: str = NOTICE
 
     def to_json(self) -> str:
         body = {
             "notice": self.notice, "stack": self.stack, "cloud": self.cloud, "region": self.region,
-            "environment": self.environment,
+            "environment": self.environment, "prefix": self.prefix, "budget": self.budget, "currency": self.currency,
+            "usage": self.usage,
             "resources": [{**asdict(r), "layer": layer_of(self, r)} for r in self.resources],
         }
         return json.dumps(body, indent=2, sort_keys=True, default=str)
@@ -79,7 +87,9 @@ class Plan:
     def from_json(cls, text: str) -> "Plan":
         body = json.loads(text)
         resources = [PlannedResource(**{k: v for k, v in r.items() if k != "layer"}) for r in body["resources"]]
-        return cls(body["stack"], body["cloud"], body["region"], body["environment"], resources, body.get("notice", NOTICE))
+        return cls(body["stack"], body["cloud"], body["region"], body["environment"], resources,
+                   prefix=body.get("prefix", ""), budget=body.get("budget", 0.0), currency=body.get("currency", "USD"),
+                   usage=body.get("usage", {}), notice=body.get("notice", NOTICE))
 
     def by_urn(self) -> dict[str, PlannedResource]:
         return {r.urn: r for r in self.resources}
@@ -216,7 +226,9 @@ def plan_stack(stack: str) -> Plan:
     if typos:
         raise PlanError("\n".join(typos))
     records.sort(key=lambda r: r.urn)
-    return Plan(stack=name, cloud=farm.cloud, region=farm.region, environment=farm.environment, resources=records)
+    return Plan(stack=name, cloud=farm.cloud, region=farm.region, environment=farm.environment, resources=records,
+                prefix=farm.prefix, budget=farm.ledger.monthly_budget, currency=farm.ledger.currency,
+                usage=farm.usage.model_dump(mode="json"))
 
 
 def _display(path: Path) -> str:

@@ -34,3 +34,49 @@ def plan_tree(plan: Plan) -> Tree:
 def print_plan(plan: Plan, console: Console) -> None:
     console.print(f"[yellow]{plan.notice}[/]")
     console.print(plan_tree(plan))
+
+
+def money(value: float, currency: str = "USD") -> str:
+    return f"{value:,.2f} {currency}"
+
+
+def print_estimate(est, console: Console) -> None:
+    from rich.table import Table
+
+    from dragonfarm.plan import LAYERS
+
+    console.print(f"[yellow]Cost estimate of stack {est.stack} ({est.cloud}) from its offline plan and usage profile; "
+                  f"prices from dragonfarm/prices/ (each row has its source and date).[/]")
+    layers = Table(title="Monthly cost by layer", show_lines=False)
+    for column in ("layer", "estimate", "naive setup", "floor"):
+        layers.add_column(column, justify="right" if column != "layer" else "left")
+    for layer in (*LAYERS, "farm"):
+        lines = [line for line in est.lines if line.layer == layer and line.status == "priced"]
+        if lines:
+            layers.add_row(layer, money(sum(l.monthly for l in lines), est.currency), money(sum(l.naive for l in lines), est.currency),
+                           money(sum(l.floor for l in lines), est.currency))
+    layers.add_row("[bold]total[/]", f"[bold]{money(est.total, est.currency)}[/]", money(est.naive_total, est.currency),
+                   money(est.floor_total, est.currency))
+    console.print(layers)
+
+    resources = Table(title="Resources that bill")
+    for column in ("layer", "resource", "monthly", "naive", "how"):
+        resources.add_column(column, justify="right" if column in ("monthly", "naive") else "left")
+    for line in sorted((l for l in est.lines if l.status == "priced"), key=lambda l: (l.layer, -l.monthly, l.name)):
+        resources.add_row(line.layer, line.name, money(line.monthly, est.currency), money(line.naive, est.currency), line.detail)
+    console.print(resources)
+
+    missing = est.not_estimated()
+    if missing:
+        table = Table(title="Not in the estimate (listed, not counted as zero)")
+        for column in ("resource", "type", "why"):
+            table.add_column(column)
+        for line in missing:
+            table.add_row(line.name, line.type, ("[red]unpriced[/]: " if line.status == "unpriced" else "usage-based: ") + line.detail)
+        console.print(table)
+
+    saving = est.naive_total - est.total
+    console.print(f"Monthly estimate [bold]{money(est.total, est.currency)}[/] = {est.budget_share:.1%} of the "
+                  f"{money(est.budget, est.currency)} budget. Naive setup (on-demand, no scale-to-zero, no lifecycle): "
+                  f"{money(est.naive_total, est.currency)}; saving {money(saving, est.currency)}. "
+                  f"Floor: {money(est.floor_total, est.currency)}.")

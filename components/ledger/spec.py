@@ -64,3 +64,47 @@ def cost_tags(prefix: str, environment: str, extra: dict[str, str]) -> dict[str,
 
 
 FARM_TAG = "dragonfarm-farm"
+
+
+HOURS_PER_MONTH = 730
+
+
+class StorageUsage(Spec):
+    stored_gb: float = Field(default=0, ge=0)
+    """GB in the bucket now (used for buckets whose objects never expire)."""
+    ingest_gb_per_month: float = Field(default=0, ge=0)
+    """GB written per month; with the lifecycle rules it sets the steady-state GB in each storage class."""
+
+
+class UsageSpec(Spec):
+    """What the farm is expected to use in a month: the input of the cost estimate (not used by `pulumi up`)."""
+
+    gpu_node_hours: dict[str, float] = Field(default_factory=dict)
+    """GPU node-hours per pool per month (nodes x hours they run)."""
+    spot_share: float = Field(default=0.9, ge=0, le=1)
+    """Share of a spot-with-fallback pool's hours actually obtained on spot."""
+    storage: dict[str, StorageUsage] = Field(default_factory=dict)
+    """Per trough: GB stored and GB ingested per month."""
+    barn_hours: dict[str, float] = Field(default_factory=dict)
+    """Hours each dev box runs per month (default 176: 8 h x 22 days; the idle stop keeps it near that)."""
+    egress_gb: float = Field(default=0, ge=0)
+    """GB sent to the internet per month."""
+    nat_gb: float = Field(default=0, ge=0)
+    """GB through NAT per month (image pulls, package downloads, API calls)."""
+
+    def problems(self, pools: dict[str, int], troughs: list[str], barns: list[str]) -> Iterator[Problem]:
+        """`pools` maps pool name to max_nodes."""
+        for pool, hours in self.gpu_node_hours.items():
+            if pool not in pools:
+                yield Problem(f"gpu_node_hours.{pool}", pool, f"a GPU pool of the stack: {', '.join(pools) or 'none'}")
+            elif not 0 <= hours <= pools[pool] * HOURS_PER_MONTH:
+                yield Problem(f"gpu_node_hours.{pool}", hours,
+                              f"0 to {pools[pool] * HOURS_PER_MONTH} (max_nodes {pools[pool]} x {HOURS_PER_MONTH} h)")
+        for key in self.storage:
+            if key not in troughs:
+                yield Problem(f"storage.{key}", key, f"a trough of the stack: {', '.join(troughs) or 'none'}")
+        for key, hours in self.barn_hours.items():
+            if key not in barns:
+                yield Problem(f"barn_hours.{key}", key, f"a barn of the stack: {', '.join(barns) or 'none'}")
+            elif not 0 <= hours <= HOURS_PER_MONTH:
+                yield Problem(f"barn_hours.{key}", hours, f"0 to {HOURS_PER_MONTH}")

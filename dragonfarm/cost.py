@@ -1,0 +1,358 @@
+"""The offline cost estimate: a Plan (what the program asks for) + its usage profile + the price catalog.
+
+Every resource is classified by its type:
+- priced: it bills by the hour or month; its line shows the estimate, the cost of the same usage
+  on a naive setup (on-demand, no scale-to-zero, no lifecycle) and the floor (GPU node-hours at the
+  cheapest spot price; fixed fees that cannot be avoided);
+- free: it does not bill (routes, IAM, in-cluster objects; their cost is the nodes they run on);
+- usage: it bills per request or GB the usage profile does not model (logs, queues, topics): listed;
+- unpriced: no price rule or no catalog row: listed with the reason. Never silently zero.
+
+Storage follows the bucket's lifecycle rules as planned: with ingest r GB/day, objects of age a sit in
+the class the rules give at age a, so steady-state GB per class is r x (days spent in that class).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
+
+from components.breeding_ground import catalog as gpu_catalog
+from components.ledger.spec import HOURS_PER_MONTH
+from dragonfarm.plan import Plan, PlannedResource, layer_of
+from dragonfarm.pricing import Catalog, MissingPrice, default
+
+Status = Literal["priced", "free", "usage", "unpriced"]
+DEFAULT_BARN_HOURS = 176.0  # 8 h x 22 working days: what the idle stop keeps a dev box near
+NO_HISTORY_DAYS = 30  # a bucket with ingest but no stored GB and no expiry: one month of data
+
+
+@dataclass
+class Line:
+    urn: str
+    name: str
+    type: str
+    layer: str
+    status: Status
+    monthly: float = 0.0
+    naive: float = 0.0
+    floor: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class Estimate:
+    stack: str
+    cloud: str
+    currency: str
+    budget: float
+    lines: list[Line] = field(default_factory=list)
+
+    def _sum(self, attr: str) -> float:
+        return round(sum(getattr(line, attr) for line in self.lines if line.status == "priced"), 2)
+
+    @property
+    def total(self) -> float:
+        return self._sum("monthly")
+
+    @property
+    def naive_total(self) -> float:
+        return self._sum("naive")
+
+    @property
+    def floor_total(self) -> float:
+        return self._sum("floor")
+
+    @property
+    def budget_share(self) -> float:
+        return self.total / self.budget if self.budget else 0.0
+
+    def by_layer(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for line in self.lines:
+            if line.status == "priced":
+                out[line.layer] = round(out.get(line.layer, 0.0) + line.monthly, 2)
+        return out
+
+    def not_estimated(self) -> list[Line]:
+        return [line for line in self.lines if line.status in ("usage", "unpriced")]
+
+    def by_urn(self) -> dict[str, Line]:
+        return {line.urn: line for line in self.lines}
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "stack": self.stack, "cloud": self.cloud, "currency": self.currency, "budget": self.budget,
+            "total": self.total, "naive_total": self.naive_total, "floor_total": self.floor_total,
+            "budget_share": round(self.budget_share, 4), "by_layer": self.by_layer(),
+            "lines": [asdict(line) for line in self.lines],
+        }, indent=2, sort_keys=True)
+
+
+# ---- storage model -------------------------------------------------------------------------------
+
+
+def steady_state_gb(ingest_per_month: float, stored_gb: float, hot: str, transitions: list[tuple[str, int]],
+                    expire_day: int | None) -> dict[str, float]:
+    """GB in each storage class once ingest and the lifecycle rules have balanced out."""
+    rate = ingest_per_month / 30
+    if rate <= 0:
+        return {hot: stored_gb}  # ages unknown: counted in the dearest (hot) class
+    span = float(expire_day) if expire_day is not None else (stored_gb / rate if stored_gb > 0 else NO_HISTORY_DAYS)
+    starts = [(hot, 0)] + sorted(transitions, key=lambda t: t[1])
+    out: dict[str, float] = {}
+    for i, (storage_class, start) in enumerate(starts):
+        end = starts[i + 1][1] if i + 1 < len(starts) else span
+        days = max(0.0, min(end, span) - min(start, span))
+        out[storage_class] = out.get(storage_class, 0.0) + rate * days
+    return out
+
+
+# ---- pricing rules -------------------------------------------------------------------------------
+
+
+class Pricer:
+    """Prices the resources of one Plan."""
+
+    def __init__(self, plan: Plan, prices: Catalog) -> None:
+        self.plan, self.prices = plan, prices
+        self.usage: dict[str, Any] = plan.usage or {}
+        self.cloud, self.region = plan.cloud, plan.region
+
+    def fee(self, item: str) -> float:
+        return self.prices.fee(self.cloud, self.region, item)
+
+    def key_of(self, name: str) -> str:
+        return name.removeprefix(f"{self.plan.prefix}-")
+
+    def find(self, type_token: str, match: Callable[[PlannedResource], bool]) -> PlannedResource | None:
+        return next((r for r in self.plan.of_type(type_token) if match(r)), None)
+
+    # -- compute --
+    def gpu_pool(self, r: PlannedResource) -> tuple[float, float, float, str]:
+        spec = r.inputs["spec"]
+        pool = r.inputs["metadata"]["name"]
+        reqs = {q["key"]: q["values"] for q in spec["template"]["spec"]["requirements"]}
+        types, capacity = reqs["node.kubernetes.io/instance-type"], reqs["karpenter.sh/capacity-type"]
+        prices = {t: self.prices.machine(self.cloud, self.region, t) for t in types
+                  if (self.cloud, self.region, t) in self.prices.compute}
+        if not prices:
+            raise MissingPrice(f"no price for any of {', '.join(types)} in {self.cloud} {self.region}")
+        on_demand = min(p.on_demand for p in prices.values())
+        spots = [p.spot for p in prices.values() if p.spot is not None]
+        spot_lows = [p.spot_low for p in prices.values() if p.spot_low is not None]
+        spot = min(spots) if spots else None
+        hours = float(self.usage.get("gpu_node_hours", {}).get(pool, 0.0))
+        gpus = gpu_catalog.instance(self.cloud, types[0])
+        max_nodes = int(spec["limits"]["nvidia.com/gpu"]) // (gpus.gpus if gpus else 1)
+        node_class = self.find("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", lambda c: c.inputs["metadata"]["name"] == pool)
+        disk_gb = int(re.sub(r"\D", "", node_class.inputs["spec"]["blockDeviceMappings"][0]["ebs"]["volumeSize"])) if node_class else 0
+        disk_hour = disk_gb * self.fee("block_storage") / HOURS_PER_MONTH
+        notes = [f"{hours:g} node-h"]
+        if "spot" in capacity and spot is None:
+            notes.append("spot price unknown: on-demand used")
+            spot = on_demand
+        assert spot is not None or "spot" not in capacity
+        if capacity == ["spot"]:
+            per_hour = spot or on_demand
+        elif capacity == ["spot", "on-demand"]:
+            share = float(self.usage.get("spot_share", 0.9))
+            per_hour = share * (spot or on_demand) + (1 - share) * on_demand
+            notes.append(f"{share:.0%} on spot")
+        else:
+            per_hour = on_demand
+        notes.append(f"{capacity[0] if len(capacity) == 1 else '/'.join(capacity)} {min(prices, key=lambda t: prices[t].on_demand)}")
+        monthly = hours * (per_hour + disk_hour)
+        naive = max_nodes * HOURS_PER_MONTH * (on_demand + disk_hour)
+        floor = hours * (min(spot_lows) if spot_lows else on_demand)
+        return monthly, naive, floor, ", ".join(notes)
+
+    def system_nodes(self, r: PlannedResource) -> tuple[float, float, float, str]:
+        nodes = r.inputs["scalingConfig"]["desiredSize"]
+        instance_type = r.inputs["instanceTypes"][0]
+        cost = nodes * HOURS_PER_MONTH * self.prices.machine(self.cloud, self.region, instance_type).on_demand
+        return cost, cost, cost, f"{nodes} x {instance_type} on-demand, always on"
+
+    def dev_box(self, r: PlannedResource) -> tuple[float, float, float, str]:
+        key = self.key_of(r.name)
+        hours = float(self.usage.get("barn_hours", {}).get(key, DEFAULT_BARN_HOURS))
+        price = self.prices.machine(self.cloud, self.region, r.inputs["instanceType"])
+        spot = (r.inputs.get("instanceMarketOptions") or {}).get("marketType") == "spot"
+        per_hour = (price.spot or price.on_demand) if spot else price.on_demand
+        disk = r.inputs.get("rootBlockDevice", {}).get("volumeSize", 0) * self.fee("block_storage")
+        return (hours * per_hour + disk, HOURS_PER_MONTH * price.on_demand + disk, 0.0,
+                f"{hours:g} h of {r.inputs['instanceType']}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
+
+    def control_plane(self, r: PlannedResource) -> tuple[float, float, float, str]:
+        extended = (r.inputs.get("upgradePolicy") or {}).get("supportType") == "EXTENDED"
+        cost = HOURS_PER_MONTH * self.fee("kubernetes_control_plane_extended" if extended else "kubernetes_control_plane")
+        return cost, cost, cost, "extended support" if extended else "standard support"
+
+    # -- network and keys --
+    def nat_gateway(self, r: PlannedResource) -> tuple[float, float, float, str]:
+        count = len(self.plan.of_type(r.type))
+        data = float(self.usage.get("nat_gb", 0.0)) / count * self.fee("nat_data")
+        hourly = HOURS_PER_MONTH * self.fee("nat_gateway")
+        return hourly + data, hourly + data, hourly, f"730 h + {self.usage.get('nat_gb', 0) / count:g} GB"
+
+    def cloud_nat(self, r: PlannedResource) -> tuple[float, float, float, str]:
+        vm_hours = sum(float(h) for h in self.usage.get("gpu_node_hours", {}).values())
+        data = float(self.usage.get("nat_gb", 0.0)) * self.fee("nat_data")
+        cost = vm_hours * self.fee("nat_vm") + data
+        return cost, cost, 0.0, f"{vm_hours:g} VM-h + {self.usage.get('nat_gb', 0):g} GB"
+
+    def hourly(self, item: str) -> Callable[[PlannedResource], tuple[float, float, float, str]]:
+        def price(r: PlannedResource) -> tuple[float, float, float, str]:
+            cost = HOURS_PER_MONTH * self.fee(item)
+            return cost, cost, cost, f"730 h of {item.replace('_', ' ')}"
+        return price
+
+    def monthly(self, item: str) -> Callable[[PlannedResource], tuple[float, float, float, str]]:
+        def price(r: PlannedResource) -> tuple[float, float, float, str]:
+            cost = self.fee(item)
+            return cost, cost, cost, item.replace("_", " ")
+        return price
+
+    # -- storage --
+    def storage(self, key: str, hot: str, transitions: list[tuple[str, int]], expire: int | None) -> tuple[float, float, float, str]:
+        use = self.usage.get("storage", {}).get(key, {})
+        stored, ingest = float(use.get("stored_gb", 0)), float(use.get("ingest_gb_per_month", 0))
+        gb = steady_state_gb(ingest, stored, hot, transitions, expire)
+        cost = sum(v * self.prices.storage_class(self.cloud, self.region, c) for c, v in gb.items())
+        naive_gb = max(stored, sum(gb.values()))
+        naive = naive_gb * self.prices.storage_class(self.cloud, self.region, hot)
+        detail = ", ".join(f"{v:,.0f} GB {c}" for c, v in gb.items() if v > 0) or "no usage given"
+        return cost, naive, 0.0, detail
+
+    def s3_bucket(self, r: PlannedResource) -> tuple[float, float, float, str]:
+        lifecycle = self.find("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+                              lambda c: c.inputs.get("bucket") == r.inputs.get("bucket"))
+        transitions: list[tuple[str, int]] = []
+        expire = None
+        for rule in (lifecycle.inputs["rules"] if lifecycle else []):
+            if rule.get("status") != "Enabled" or (rule.get("filter") or {}).get("prefix"):
+                continue
+            transitions += [(t["storageClass"], t["days"]) for t in rule.get("transitions", [])]
+            expire = (rule.get("expiration") or {}).get("days", expire)
+        return self.storage(self.key_of(r.name), "STANDARD", transitions, expire)
+
+    def gcs_bucket(self, r: PlannedResource) -> tuple[float, float, float, str]:
+        transitions, expire = [], None
+        for rule in r.inputs.get("lifecycleRules", []):
+            action, condition = rule["action"], rule["condition"]
+            if action["type"] == "SetStorageClass":
+                transitions.append((action["storageClass"], condition["age"]))
+            elif action["type"] == "Delete" and condition.get("withState") == "LIVE":
+                expire = condition["age"]
+        return self.storage(self.key_of(r.name), r.inputs.get("storageClass", "STANDARD"), transitions, expire)
+
+    def azure_account(self, r: PlannedResource) -> tuple[float, float, float, str]:
+        account = r.inputs["accountName"]
+        policy = self.find("azure-native:storage:ManagementPolicy", lambda p: p.inputs.get("accountName") == account)
+        transitions, expire = [], None
+        if policy:
+            base = policy.inputs["policy"]["rules"][0]["definition"]["actions"].get("baseBlob", {})
+            for action, storage_class in (("tierToCool", "Cool"), ("tierToCold", "Cold"), ("tierToArchive", "Archive")):
+                if action in base:
+                    transitions.append((storage_class, base[action]["daysAfterModificationGreaterThan"]))
+            expire = base.get("delete", {}).get("daysAfterModificationGreaterThan")
+        return self.storage(self.key_of(r.name), "Hot", transitions, expire)
+
+    def rules(self) -> dict[str, Callable[[PlannedResource], tuple[float, float, float, str]]]:
+        return {
+            "kubernetes:karpenter.sh/v1:NodePool": self.gpu_pool,
+            "aws:eks/nodeGroup:NodeGroup": self.system_nodes,
+            "aws:eks/cluster:Cluster": self.control_plane,
+            "aws:ec2/instance:Instance": self.dev_box,
+            "aws:ec2/natGateway:NatGateway": self.nat_gateway,
+            "aws:ec2/eip:Eip": self.hourly("public_ipv4"),
+            "aws:kms/key:Key": self.monthly("kms_key"),
+            "aws:cloudwatch/metricAlarm:MetricAlarm": self.monthly("alarm"),
+            "aws:s3/bucket:Bucket": self.s3_bucket,
+            "gcp:compute/routerNat:RouterNat": self.cloud_nat,
+            "gcp:kms/cryptoKey:CryptoKey": self.monthly("kms_key"),
+            "gcp:storage/bucket:Bucket": self.gcs_bucket,
+            "azure-native:network:NatGateway": self.nat_gateway,
+            "azure-native:network:PublicIPAddress": self.hourly("public_ipv4"),
+            "azure-native:network:PrivateEndpoint": self.hourly("private_endpoint"),
+            "azure-native:privatedns:PrivateZone": self.monthly("private_dns_zone"),
+            "azure-native:storage:StorageAccount": self.azure_account,
+        }
+
+
+# Resources that do not bill by themselves.
+FREE_PREFIXES = ("pulumi:providers:", "kubernetes:", "aws:iam/", "aws:s3/bucket", "gcp:compute/network:", "azure-native:authorization:")
+FREE = frozenset({
+    "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/routeTable:RouteTable", "aws:ec2/route:Route",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/internetGateway:InternetGateway",
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:kms/alias:Alias",
+    "aws:eks/addon:Addon", "aws:eks/accessEntry:AccessEntry", "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+    "aws:sns/topicPolicy:TopicPolicy", "aws:sqs/queuePolicy:QueuePolicy", "aws:cloudwatch/eventRule:EventRule",
+    "aws:cloudwatch/eventTarget:EventTarget", "aws:costexplorer/anomalyMonitor:AnomalyMonitor",
+    "aws:costexplorer/anomalySubscription:AnomalySubscription", "aws:budgets/budget:Budget", "aws:budgets/budgetAction:BudgetAction",
+    "gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router", "gcp:kms/keyRing:KeyRing",
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+    "azure-native:resources:ResourceGroup", "azure-native:network:VirtualNetwork", "azure-native:network:Subnet",
+    "azure-native:network:NetworkSecurityGroup", "azure-native:network:PrivateDnsZoneGroup",
+    "azure-native:managedidentity:UserAssignedIdentity", "azure-native:keyvault:Vault", "azure-native:storage:BlobContainer",
+    "azure-native:storage:BlobServiceProperties", "azure-native:storage:ManagementPolicy",
+})
+# Resources that bill per request or GB the usage profile does not model.
+USAGE_BASED = {
+    "aws:cloudwatch/logGroup:LogGroup": "log ingestion and storage per GB",
+    "aws:ec2/flowLog:FlowLog": "billed as log ingestion into its log group",
+    "aws:sns/topic:Topic": "per request and delivery (first million free)",
+    "aws:sns/topicSubscription:TopicSubscription": "per email delivery (first thousand free)",
+    "aws:sqs/queue:Queue": "per request (first million free)",
+    "azure-native:keyvault:Key": "per key operation",
+    "azure-native:privatedns:VirtualNetworkLink": "per DNS query",
+}
+# Gateway endpoints are free; interface endpoints bill by the hour.
+PAID_VARIANTS: dict[str, Callable[[PlannedResource], bool]] = {
+    "aws:ec2/vpcEndpoint:VpcEndpoint": lambda r: r.inputs.get("vpcEndpointType") != "Gateway",
+}
+
+
+def classify(r: PlannedResource) -> Status | None:
+    if r.type in PAID_VARIANTS and PAID_VARIANTS[r.type](r):
+        return None
+    if r.type in USAGE_BASED:
+        return "usage"
+    if r.type in FREE or r.type.startswith(FREE_PREFIXES):
+        return "free"
+    return None
+
+
+def estimate(plan: Plan, prices: Catalog | None = None) -> Estimate:
+    pricer = Pricer(plan, prices or default())
+    rules = pricer.rules()
+    est = Estimate(stack=plan.stack, cloud=plan.cloud, currency=plan.currency, budget=plan.budget)
+    for r in plan.resources:
+        if not r.custom:
+            continue
+        line = Line(urn=r.urn, name=r.name, type=r.type, layer=layer_of(plan, r), status="priced")
+        if r.type in rules:
+            try:
+                monthly, naive, floor, detail = rules[r.type](r)
+                line.monthly, line.naive, line.floor, line.detail = round(monthly, 2), round(naive, 2), round(floor, 2), detail
+            except MissingPrice as exc:
+                line.status, line.detail = "unpriced", str(exc)
+        else:
+            status = classify(r)
+            if status is None:
+                line.status, line.detail = "unpriced", "no price rule for this resource type"
+            else:
+                line.status, line.detail = status, USAGE_BASED.get(r.type, "")
+        est.lines.append(line)
+    egress = float(plan.usage.get("egress_gb", 0.0))
+    if egress:
+        try:
+            cost = round(egress * pricer.fee("egress"), 2)
+            est.lines.append(Line(urn="farm:egress", name="internet egress", type="egress", layer="farm", status="priced",
+                                  monthly=cost, naive=cost, floor=0.0, detail=f"{egress:g} GB"))
+        except MissingPrice as exc:
+            est.lines.append(Line(urn="farm:egress", name="internet egress", type="egress", layer="farm", status="unpriced",
+                                  detail=str(exc)))
+    return est
