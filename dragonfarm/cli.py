@@ -71,6 +71,33 @@ def plan(
 
 OVER_BUDGET = 3
 
+prices_app = typer.Typer(no_args_is_help=True, help="The price catalog (dragonfarm/prices/).")
+app.add_typer(prices_app, name="prices")
+
+
+@prices_app.command("refresh")
+def prices_refresh(
+    cloud: Annotated[Optional[list[str]], typer.Option("--cloud", help="aws, gcp or azure (repeatable). Default: aws and azure.")] = None,
+) -> None:
+    """Rebuild compute prices from the clouds' public price lists (needs network; GCP needs GCP_API_KEY)."""
+    from dragonfarm.refresh import refresh
+
+    clouds = cloud or ["aws", "azure"]
+    bad = [c for c in clouds if c not in ("aws", "gcp", "azure")]
+    if bad:
+        fail(f"--cloud: got {bad[0]!r}; allowed: aws, gcp, azure", BAD_INPUT)
+    try:
+        updated, kept = refresh(clouds)
+    except ValueError as exc:
+        fail(str(exc), BAD_INPUT)
+        return
+    except OSError as exc:
+        fail(f"price list not reachable ({exc}); the catalog is unchanged", 1)
+        return
+    for line in kept:
+        print(f"kept: {line}")
+    print(f"updated {updated} rows of dragonfarm/prices/compute.csv; review the diff before committing")
+
 
 @app.command()
 def cost(

@@ -1,0 +1,198 @@
+"""`dragonfarm prices refresh`: rebuild compute.csv rows from the clouds' public price lists.
+
+- AWS on-demand: the EC2 price list offer file of the region (public, no credentials);
+  AWS spot: the public spot price feed behind the EC2 spot pricing page (one price per region).
+- Azure: the Retail Prices API (public), one query per SKU; "Spot" meters are spot prices.
+- GCP: the Cloud Billing Catalog API (needs an API key: GCP_API_KEY). A VM's price is composed
+  from its family's per-vCPU and per-GB prices plus its GPUs, as GCP bills them.
+
+Fetching is injected (`fetch(url) -> bytes`), so the parsers are tested on recorded responses.
+Rows that cannot be refreshed keep their old values; the command says which.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from components.breeding_ground import catalog as gpu_catalog
+from dragonfarm.pricing import PRICES_DIR
+
+Fetch = Callable[[str], bytes]
+
+AWS_OFFER = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/current/{region}/index.json"
+AWS_SPOT = "https://website.spot.ec2.aws.a2z.com/spot.json"
+AZURE_RETAIL = "https://prices.azure.com/api/retail/prices?$filter={filter}"
+GCP_SKUS = "https://cloudbilling.googleapis.com/v1/services/6F81-5844-456A/skus?key={key}&pageSize=5000{page}"
+FIELDS = ["cloud", "region", "sku", "on_demand", "spot_low", "spot_high", "source", "date"]
+
+# GCP bills VM families per vCPU and per GB of RAM; these are the SKU description stems.
+GCP_FAMILIES = {"a2": "A2 Instance", "a3": "A3 Instance", "g2": "G2 Instance", "n1": "N1 Predefined Instance",
+                "e2": "E2 Instance"}
+GCP_GPUS = {"nvidia-tesla-a100": "Nvidia Tesla A100 GPU", "nvidia-a100-80gb": "Nvidia Tesla A100 80GB GPU",
+            "nvidia-h100-80gb": "Nvidia H100 80GB GPU", "nvidia-l4": "Nvidia L4 GPU", "nvidia-tesla-t4": "Nvidia Tesla T4 GPU"}
+# vCPU and GB of the non-GPU machine types the blueprints use (GPU types come from the GPU catalog).
+GCP_SHAPES = {"e2-standard-4": (4, 16)}
+
+
+@dataclass
+class Price:
+    on_demand: float | None = None
+    spot: float | None = None
+
+
+def http_get(url: str) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "dragonfarm-prices-refresh"})
+    with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 (https URLs above)
+        return response.read()
+
+
+# ---- AWS -----------------------------------------------------------------------------------------
+
+
+def aws_prices(region: str, skus: Iterable[str], fetch: Fetch) -> dict[str, Price]:
+    wanted = set(skus)
+    offer = json.loads(fetch(AWS_OFFER.format(region=region)))
+    out: dict[str, Price] = {}
+    for sku_id, product in offer.get("products", {}).items():
+        a = product.get("attributes", {})
+        if (a.get("instanceType") in wanted and a.get("operatingSystem") == "Linux" and a.get("tenancy") == "Shared"
+                and a.get("preInstalledSw") == "NA" and a.get("capacitystatus") == "Used"):
+            for term in offer["terms"]["OnDemand"].get(sku_id, {}).values():
+                for dimension in term["priceDimensions"].values():
+                    out.setdefault(a["instanceType"], Price()).on_demand = float(dimension["pricePerUnit"]["USD"])
+    text = fetch(AWS_SPOT).decode()
+    if text.startswith("callback("):
+        text = text[len("callback("):].rstrip().rstrip(";").rstrip(")")
+    for reg in json.loads(text)["config"]["regions"]:
+        if reg["region"] != region:
+            continue
+        for family in reg["instanceTypes"]:
+            for size in family["sizes"]:
+                if size["size"] in wanted:
+                    for column in size["valueColumns"]:
+                        if column["name"] == "linux" and column["prices"].get("USD") not in (None, "N/A*"):
+                            out.setdefault(size["size"], Price()).spot = float(column["prices"]["USD"])
+    return out
+
+
+# ---- Azure ---------------------------------------------------------------------------------------
+
+
+def azure_prices(region: str, skus: Iterable[str], fetch: Fetch) -> dict[str, Price]:
+    out: dict[str, Price] = {}
+    for sku in skus:
+        query = f"serviceName eq 'Virtual Machines' and armRegionName eq '{region}' and armSkuName eq '{sku}'"
+        url: str | None = AZURE_RETAIL.format(filter=urllib.parse.quote(query))
+        while url:
+            page = json.loads(fetch(url))
+            for item in page.get("Items", []):
+                if item.get("type") != "Consumption" or "Windows" in item.get("productName", "") or "Low Priority" in item.get("meterName", ""):
+                    continue
+                price = out.setdefault(sku, Price())
+                if item.get("meterName", "").endswith("Spot"):
+                    price.spot = float(item["retailPrice"])
+                else:
+                    price.on_demand = float(item["retailPrice"])
+            url = page.get("NextPageLink")
+    return out
+
+
+# ---- GCP -----------------------------------------------------------------------------------------
+
+
+def _unit_price(sku: dict) -> float:
+    rate = sku["pricingInfo"][0]["pricingExpression"]["tieredRates"][-1]["unitPrice"]
+    return int(rate.get("units", "0")) + rate.get("nanos", 0) / 1e9
+
+
+def gcp_prices(region: str, skus: Iterable[str], fetch: Fetch, api_key: str) -> dict[str, Price]:
+    parts: dict[tuple[str, bool], float] = {}  # (description stem + Core/Ram/GPU, spot) -> USD per unit-hour
+    token = ""
+    while True:
+        page = json.loads(fetch(GCP_SKUS.format(key=api_key, page=f"&pageToken={token}" if token else "")))
+        for sku in page.get("skus", []):
+            if region not in sku.get("serviceRegions", []):
+                continue
+            description = sku["description"]
+            spot = description.startswith("Spot Preemptible ")
+            stem = description.removeprefix("Spot Preemptible ").split(" running in ")[0]
+            parts[(stem, spot)] = _unit_price(sku)
+        token = page.get("nextPageToken", "")
+        if not token:
+            break
+    out: dict[str, Price] = {}
+    for sku in skus:
+        family = GCP_FAMILIES.get(sku.split("-")[0])
+        gpu = gpu_catalog.instance("gcp", sku)
+        vcpus, memory = (gpu.vcpus, gpu.memory_gib) if gpu else GCP_SHAPES.get(sku, (0, 0))
+        if family is None or not vcpus:
+            continue
+        price = Price()
+        for spot in (False, True):
+            try:
+                total = vcpus * parts[(f"{family} Core", spot)] + memory * parts[(f"{family} Ram", spot)]
+                if gpu is not None:
+                    total += gpu.gpus * parts[(GCP_GPUS[gpu.accelerator], spot)]
+            except KeyError:
+                continue
+            if spot:
+                price.spot = round(total, 4)
+            else:
+                price.on_demand = round(total, 4)
+        if price.on_demand is not None:
+            out[sku] = price
+    return out
+
+
+# ---- the catalog file ----------------------------------------------------------------------------
+
+
+def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICES_DIR, today: str | None = None,
+            gcp_api_key: str | None = None) -> tuple[int, list[str]]:
+    """Refresh compute.csv in `folder` for `clouds`; returns (rows updated, rows kept with the reason)."""
+    path = folder / "compute.csv"
+    rows = list(csv.DictReader(path.open(newline="")))
+    today = today or dt.date.today().isoformat()
+    updated, kept = 0, []
+    for cloud in clouds:
+        for region in sorted({r["region"] for r in rows if r["cloud"] == cloud}):
+            skus = sorted({r["sku"] for r in rows if r["cloud"] == cloud and r["region"] == region}
+                          | {i.instance_type for i in gpu_catalog.all_instances() if i.cloud == cloud})
+            if cloud == "aws":
+                found, source = aws_prices(region, skus, fetch), f"{AWS_OFFER.format(region=region)} + {AWS_SPOT}"
+            elif cloud == "azure":
+                found, source = azure_prices(region, skus, fetch), "Azure Retail Prices API"
+            else:
+                key = gcp_api_key or os.environ.get("GCP_API_KEY")
+                if not key:
+                    raise ValueError("GCP_API_KEY: got nothing; allowed: a Google Cloud API key (the Cloud Billing Catalog API needs one)")
+                found, source = gcp_prices(region, skus, fetch, key), "Cloud Billing Catalog API (services/6F81-5844-456A)"
+            for sku in skus:
+                price = found.get(sku)
+                row = next((r for r in rows if (r["cloud"], r["region"], r["sku"]) == (cloud, region, sku)), None)
+                if price is None or price.on_demand is None:
+                    if row is not None:
+                        kept.append(f"{cloud} {region} {sku}: not in the price list; old row kept")
+                    continue
+                if row is None:
+                    row = {"cloud": cloud, "region": region, "sku": sku}
+                    rows.append(row)
+                spot = "" if price.spot is None else f"{price.spot:g}"
+                row.update(on_demand=f"{price.on_demand:g}", spot_low=spot, spot_high=spot, source=source, date=today)
+                updated += 1
+    rows.sort(key=lambda r: (r["cloud"], r["region"], r["sku"]))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue())
+    return updated, kept

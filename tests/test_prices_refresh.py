@@ -1,0 +1,73 @@
+"""`dragonfarm prices refresh` parsed on recorded price-list responses (tests/fixtures/prices/)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from dragonfarm import pricing, refresh
+from tests.conftest import ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures" / "prices"
+
+
+def fake_fetch(url: str) -> bytes:
+    if url.startswith("https://pricing.us-east-1.amazonaws.com/") and "/us-east-1/" in url:
+        name = "aws-offer-us-east-1.json"
+    elif url == refresh.AWS_SPOT:
+        name = "aws-spot.json"
+    elif url.startswith("https://prices.azure.com/") and "page=2" in url:
+        name = "azure-page2.json"
+    elif url.startswith("https://prices.azure.com/") and "Standard_NC4as_T4_v3" in url:
+        name = "azure-Standard_NC4as_T4_v3.json"
+    elif url.startswith("https://prices.azure.com/"):
+        name = "azure-empty.json"
+    elif url.startswith("https://cloudbilling.googleapis.com/"):
+        assert "key=test-key" in url
+        name = "gcp-skus.json"
+    else:
+        raise AssertionError(f"unexpected URL {url}")
+    return (FIXTURES / name).read_bytes()
+
+
+def test_aws_offer_and_spot_feed():
+    prices = refresh.aws_prices("us-east-1", ["g5.xlarge", "p5.48xlarge", "m7i.large", "g6.xlarge"], fake_fetch)
+    assert (prices["g5.xlarge"].on_demand, prices["g5.xlarge"].spot) == (1.006, 0.435)  # not Windows, not dedicated
+    assert (prices["p5.48xlarge"].on_demand, prices["p5.48xlarge"].spot) == (55.04, 21.69)
+    assert (prices["m7i.large"].on_demand, prices["m7i.large"].spot) == (0.1008, None)  # N/A* spot is no price
+    assert "g6.xlarge" not in prices
+
+
+def test_azure_retail_api_follows_pages_and_skips_windows_and_low_priority():
+    prices = refresh.azure_prices("eastus", ["Standard_NC4as_T4_v3"], fake_fetch)
+    assert (prices["Standard_NC4as_T4_v3"].on_demand, prices["Standard_NC4as_T4_v3"].spot) == (0.526, 0.063)
+
+
+def test_gcp_composes_vm_price_from_cores_ram_and_gpus():
+    prices = refresh.gcp_prices("us-central1", ["a2-highgpu-1g", "g2-standard-4"], fake_fetch, "test-key")
+    # a2-highgpu-1g: 12 vCPU x 0.031611 + 85 GiB x 0.004237 + 1 A100 x 2.933908
+    assert prices["a2-highgpu-1g"].on_demand == pytest.approx(12 * 0.031611 + 85 * 0.004237 + 2.933908, abs=1e-4)
+    assert prices["a2-highgpu-1g"].spot == pytest.approx(12 * 0.009483 + 85 * 0.001271 + 1.586, abs=1e-4)
+    assert "g2-standard-4" not in prices  # no G2 SKUs in the recording
+
+
+def test_refresh_rewrites_rows_with_source_and_date_and_keeps_the_rest(tmp_path):
+    shutil.copytree(pricing.PRICES_DIR, tmp_path, dirs_exist_ok=True)
+    updated, kept = refresh.refresh(["aws", "azure"], fetch=fake_fetch, folder=tmp_path, today="2030-01-01")
+    assert updated == 4  # g5.xlarge, p5.48xlarge, m7i.large, Standard_NC4as_T4_v3
+    rows = {(r["cloud"], r["sku"]): r for r in csv.DictReader((tmp_path / "compute.csv").open())}
+    g5 = rows[("aws", "g5.xlarge")]
+    assert (g5["on_demand"], g5["spot_low"], g5["date"]) == ("1.006", "0.435", "2030-01-01")
+    assert "AmazonEC2/current/us-east-1" in g5["source"]
+    assert rows[("aws", "g6.xlarge")]["date"] == "2026-11-22"  # not in the recording: old row kept
+    assert any("g6.xlarge" in line for line in kept)
+    assert pricing.load(tmp_path).machine("azure", "eastus", "Standard_NC4as_T4_v3").spot == 0.063
+
+
+def test_gcp_refresh_needs_an_api_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("GCP_API_KEY", raising=False)
+    shutil.copytree(pricing.PRICES_DIR, tmp_path, dirs_exist_ok=True)
+    with pytest.raises(ValueError, match="GCP_API_KEY: got nothing"):
+        refresh.refresh(["gcp"], fetch=fake_fetch, folder=tmp_path)
