@@ -123,6 +123,33 @@ def cost(
         raise typer.Exit(OVER_BUDGET)
 
 
+@app.command()
+def diff(
+    base: Annotated[str, typer.Argument(help="Baseline: a Plan JSON file, a stack name, or <stack>@<git revision>.")],
+    head: Annotated[str, typer.Argument(help="New: a Plan JSON file, a stack name, or <stack>@<git revision>.")],
+    format: Annotated[str, typer.Option("--format", help="text or markdown (a pull-request comment).")] = "text",
+    fail_on_danger: Annotated[bool, typer.Option("--fail-on-danger", help="Exit 4 when a change destroys data or replaces a node pool.")] = False,
+) -> None:
+    """What changes between two plans: added, changed (which inputs), removed, replaced, and the cost delta."""
+    from dragonfarm.diff import diff_plans
+
+    if format not in ("text", "markdown"):
+        fail(f"--format: got {format!r}; allowed: text, markdown", BAD_INPUT)
+    result = diff_plans(plan_or_json(base), plan_or_json(head))
+    if format == "markdown":
+        from dragonfarm.report import pr_comment
+
+        print(pr_comment(result), end="")
+    else:
+        from rich.console import Console
+
+        from dragonfarm.render import print_diff
+
+        print_diff(result, Console())
+    if fail_on_danger and result.dangers:
+        raise typer.Exit(4)
+
+
 def plan_or_json(source: str):
     """A Plan from a Plan JSON file, or by planning a stack."""
     if source.endswith(".json"):
@@ -135,7 +162,42 @@ def plan_or_json(source: str):
             return Plan.from_json(path.read_text())
         except (ValueError, KeyError, TypeError) as exc:
             fail(f"{source}: not a Plan JSON ({exc}); allowed: a file written by `dragonfarm plan --json`", BAD_INPUT)
+    if "@" in source:
+        stack, _, revision = source.partition("@")
+        return plan_at_revision(stack, revision)
     return load_plan(source)
+
+
+def plan_at_revision(stack: str, revision: str):
+    """Plan `stack` with the code and stack file of a git revision (a temporary worktree).
+
+    A stack that does not exist at that revision is an empty Plan: everything in the other is new.
+    """
+    import os
+    import subprocess
+    import tempfile
+
+    from dragonfarm.plan import Plan
+    from dragonfarm.stacks import project_root
+
+    root = project_root()
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        added = subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), revision],
+                               capture_output=True, text=True)
+        if added.returncode != 0:
+            fail(f"{stack}@{revision}: got revision {revision!r}; allowed: a git revision of {root} ({added.stderr.strip()})", BAD_INPUT)
+        try:
+            if not (tree / "stacks" / f"Pulumi.{stack}.yaml").is_file():
+                return Plan(stack=stack, cloud="", region="", environment="", resources=[])
+            run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "plan", stack, "--json"], cwd=tree, capture_output=True,
+                                 text=True, env={**os.environ, "PYTHONPATH": str(tree)})
+            if run.returncode != 0:
+                last = (run.stderr.strip().splitlines() or ["no output"])[-1]
+                fail(f"{stack}@{revision}: the plan at that revision failed: {last}", 1)
+            return Plan.from_json(run.stdout)
+        finally:
+            subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
 
 
 def main() -> None:

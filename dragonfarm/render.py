@@ -80,3 +80,21 @@ def print_estimate(est, console: Console) -> None:
                   f"{money(est.budget, est.currency)} budget. Naive setup (on-demand, no scale-to-zero, no lifecycle): "
                   f"{money(est.naive_total, est.currency)}; saving {money(saving, est.currency)}. "
                   f"Floor: {money(est.floor_total, est.currency)}.")
+
+
+def print_diff(d, console: Console) -> None:
+    from rich.table import Table
+
+    console.print(f"[yellow]Diff of offline plans ({d.base.stack} -> {d.head.stack}); not `pulumi preview`.[/]")
+    console.print(f"{d.count('add')} to add, {d.count('update')} to change, {d.count('replace')} to replace, "
+                  f"{d.count('remove')} to destroy. Monthly cost {money(d.base_cost.total)} -> {money(d.head_cost.total)} "
+                  f"({'+' if d.delta >= 0 else ''}{d.delta:,.2f}).")
+    for change in d.dangers:
+        console.print(f"[bold red]UNSAFE[/] {change.kind} {change.name} ({change.type}): {change.danger}")
+    table = Table()
+    for column in ("change", "resource", "layer", "inputs", "baseline", "new", "delta"):
+        table.add_column(column, justify="right" if column in ("baseline", "new", "delta") else "left")
+    for c in d.changes:
+        table.add_row(c.kind, c.name, c.layer, ", ".join(c.inputs)[:80], f"{c.base_cost:,.2f}", f"{c.head_cost:,.2f}",
+                      f"{'+' if c.delta > 0 else ''}{c.delta:,.2f}")
+    console.print(table)
