@@ -74,7 +74,8 @@ class PlanDiff:
         return round(self.head_cost.total - self.base_cost.total, 2)
 
     def count(self, kind: Kind) -> int:
-        return sum(1 for c in self.changes if c.kind == kind)
+        """Resources changed this way (farm-level usage lines such as egress are not resources)."""
+        return sum(1 for c in self.changes if c.kind == kind and not c.urn.startswith("farm:"))
 
     @property
     def dangers(self) -> list[Change]:

@@ -1,0 +1,135 @@
+"""`dragonfarm diff`: what changes, what it costs (deltas by hand from the catalog), what is unsafe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from dragonfarm.diff import diff_plans
+from dragonfarm.report import MARKER, pr_comment
+from tests.conftest import ROOT, plan_config, planned, stack_config
+
+P4D_OD = 21.958  # compute.csv: p4d.24xlarge on-demand (no other a100-40gb x8 type on AWS)
+P4D_SPOT = (7.88 + 8.19) / 2
+G5_12XL_SPOT = (2.08 + 2.78) / 2
+DISK_HOUR = 200 * 0.08 / 730
+
+
+def changed(config_edit, tmp_path):
+    config = stack_config("aws-dev")
+    config_edit(config)
+    return diff_plans(planned("aws-dev"), plan_config(config, tmp_path, name="aws-dev"))
+
+
+def test_no_change_is_an_empty_diff(tmp_path):
+    d = changed(lambda c: None, tmp_path)
+    assert d.changes == [] and d.delta == 0
+
+
+def test_gpu_change_costs_by_hand_and_warns_of_drift(tmp_path):
+    def edit(c):
+        c["dragonfarm:breeding_ground"]["gpu_pools"]["train"].update(gpu="a100-40gb", gpus_per_node=8)
+
+    d = changed(edit, tmp_path)
+    (pool,) = [c for c in d.changes if c.name == "dfarm-aws-dev-cluster-nodepool-train"]
+    assert pool.kind == "update" and "spec.template.spec" in pool.inputs
+    assert pool.delta == pytest.approx(200 * (P4D_SPOT + DISK_HOUR) - 200 * (G5_12XL_SPOT + DISK_HOUR), abs=0.01)  # +1,121.00
+    assert "Karpenter drift" in pool.danger
+    assert d.delta == pytest.approx(pool.delta, abs=0.01)
+
+
+def test_renaming_a_bucket_replaces_it_and_says_data_is_lost(tmp_path):
+    d = changed(lambda c: c["dragonfarm:troughs"]["datasets"].update(name="dfarm-aws-dev-data-v2"), tmp_path)
+    (bucket,) = [c for c in d.changes if c.type == "aws:s3/bucket:Bucket"]
+    assert bucket.kind == "replace" and "bucket" in bucket.inputs
+    assert "holding data" in bucket.danger
+    assert d.dangers[0] is bucket  # unsafe changes come first
+
+
+def test_removing_a_bucket_is_a_destroy(tmp_path):
+    def edit(c):
+        c["dragonfarm:troughs"].pop("logs")
+        c["dragonfarm:usage"]["storage"].pop("logs")
+
+    d = changed(edit, tmp_path)
+    removed = [c for c in d.changes if c.kind == "remove"]
+    assert len(removed) == 7  # the bucket and its six settings resources (components are not compared)
+    (bucket,) = [c for c in removed if c.type == "aws:s3/bucket:Bucket"]
+    assert "DESTROYS" in bucket.danger
+    assert bucket.delta == pytest.approx(-8.10, abs=0.01)  # the logs bucket's estimate (see test_cost)
+
+
+def test_protected_resources_are_called_out_as_blocked():
+    prod = planned("aws-prod")
+    smaller = json.loads(prod.to_json())
+    smaller["resources"] = [r for r in smaller["resources"] if r["name"] != "dfarm-aws-prod-models"]
+    from dragonfarm.plan import Plan
+
+    d = diff_plans(prod, Plan.from_json(json.dumps(smaller)))
+    (bucket,) = [c for c in d.changes if c.type == "aws:s3/bucket:Bucket"]
+    assert bucket.kind == "remove" and "protected" in bucket.danger
+
+
+def test_a_urn_change_without_alias_is_a_replacement():
+    base = planned("aws-dev")
+    body = json.loads(base.to_json())
+    for r in body["resources"]:
+        if r["name"] == "dfarm-aws-dev-cluster-nodepool-infer":
+            r["urn"] = r["urn"].replace("AwsBreedingGround$", "AwsBreedingGround$dragonfarm:index:GpuPools$")
+    from dragonfarm.plan import Plan
+
+    d = diff_plans(base, Plan.from_json(json.dumps(body)))
+    (change,) = d.changes
+    assert change.kind == "replace" and "without an alias" in change.inputs[0] and "node pool" in change.danger
+
+
+def test_markdown_comment_has_marker_summary_table_details_and_diagram(tmp_path):
+    d = changed(lambda c: c["dragonfarm:usage"]["gpu_node_hours"].update(infer=800), tmp_path)
+    text = pr_comment(d)
+    assert text.splitlines()[0] == MARKER.format(stack="aws-dev") == "<!-- dragonfarm-preview stack=aws-dev -->"
+    delta = 200 * (0.27 + DISK_HOUR)  # 200 more node-hours of g6.xlarge spot
+    assert f"Monthly cost up ${delta:,.2f}" in text
+    assert "| Resource | Baseline | New | Change |" in text and f"+${delta:,.2f}" in text
+    assert "<details>" in text and "```mermaid" in text and "fence --> trough" in text
+    assert "not `pulumi preview`" in text
+
+
+def test_cli_diff_of_plan_files_and_of_git_revisions(tmp_path):
+    base = tmp_path / "base.json"
+    base.write_text(planned("aws-dev").to_json())
+    run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "diff", str(base), "aws-dev", "--format", "markdown"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0 and "Monthly cost unchanged" in run.stdout
+    at_head = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "diff", "aws-dev@HEAD", "aws-dev"], capture_output=True, text=True,
+                             cwd=ROOT)
+    assert at_head.returncode == 0, at_head.stderr
+    assert "not `pulumi preview`" in at_head.stdout
+
+
+def test_stack_missing_at_the_base_revision_is_all_new(tmp_path):
+    import shutil
+
+    path = ROOT / "stacks" / "Pulumi.zz-new.yaml"
+    shutil.copy(ROOT / "stacks" / "Pulumi.aws-dev.yaml", path)
+    try:
+        run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "diff", "zz-new@HEAD", "zz-new", "--format", "markdown"],
+                             capture_output=True, text=True, cwd=ROOT)
+    finally:
+        path.unlink()
+    assert run.returncode == 0, run.stderr
+    assert "0 to change, 0 to replace, 0 to destroy" in run.stdout and "Monthly cost up" in run.stdout
+
+
+def test_fail_on_danger_exit_status(tmp_path):
+    config = stack_config("aws-dev")
+    config["dragonfarm:troughs"].pop("logs")
+    config["dragonfarm:usage"]["storage"].pop("logs")
+    path = tmp_path / "Pulumi.aws-dev.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "diff", "aws-dev", str(path), "--fail-on-danger"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 4 and "UNSAFE" in run.stdout
