@@ -21,6 +21,10 @@ plan: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
+# Cost figures and timings of cost/diff per stack (prints; asserts nothing).
+bench: $(STAMP)
+	$(BIN)/python bench/costs.py
+
 # Rebuild the pinned lock from the versions in pyproject.toml (needs the package registry).
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -51,6 +51,8 @@ def show(value: Any) -> str:
         value = value.model_dump(mode="json", exclude_defaults=True)
     if isinstance(value, str):
         return repr(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

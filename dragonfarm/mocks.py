@@ -8,6 +8,7 @@ random, so two plans of the same stack are identical. Unknown invokes answer wit
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Callable
 
 import pulumi
@@ -185,7 +186,8 @@ class FarmMocks(pulumi.runtime.Mocks):
                 "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/dragonfarm", "userId": "AIDAMOCK", "id": ACCOUNT},
             "aws:index/getRegion:getRegion": {"name": self.region, "region": self.region, "id": self.region},
             "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
-            "aws:ssm/getParameter:getParameter": {"value": f"ami-{digest(str(args.args.get('name')))}", "type": "String"},
+            "aws:ec2/getAmi:getAmi": {"id": f"ami-{digest(json.dumps(args.args, sort_keys=True, default=str))}",
+                                      "architecture": "x86_64", "mostRecent": True},
             "azure-native:authorization:getClientConfig": {
                 "clientId": uuid_like("client"), "objectId": uuid_like("object"), "subscriptionId": SUBSCRIPTION, "tenantId": TENANT},
             "gcp:organizations/getProject:getProject": {"number": PROJECT_NUMBER, "projectId": self.project},

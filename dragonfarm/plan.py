@@ -10,7 +10,9 @@ left in the inputs (outside user-data maps such as tags and labels) is a typo: t
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -19,7 +21,7 @@ import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from blueprints.config import FarmConfig, load_farm
 from dragonfarm import stacks
@@ -137,6 +139,27 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: FarmMocks) -> None:
         super().__init__(mocks)
         self.records: list[PlannedResource] = []
+        self.thread_loops: set[asyncio.AbstractEventLoop] = set()
+
+    def _note_loop(self) -> None:
+        # The SDK calls the monitor from worker threads, each of which gets an event loop that is
+        # never closed; closing them after the run keeps interpreter exit free of asyncio noise.
+        if threading.current_thread() is not threading.main_thread():
+            loop = _ensure_event_loop()
+            if loop.is_closed():  # a worker thread reused from an earlier run in this process
+                loop = asyncio.new_event_loop()
+                asyncio.set_event_loop(loop)
+            self.thread_loops.add(loop)
+
+    def close_thread_loops(self) -> None:
+        for loop in self.thread_loops:
+            if not loop.is_running() and not loop.is_closed():
+                loop.close()
+        self.thread_loops.clear()
+
+    def Invoke(self, request: Any) -> Any:
+        self._note_loop()
+        return super().Invoke(request)
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # The engine qualifies a type with the parent's whole type chain (the root Stack excepted);
@@ -148,6 +171,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
 
     def RegisterResource(self, request: Any) -> Any:
+        self._note_loop()
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             inputs = rpc.deserialize_properties(request.object)
@@ -201,7 +225,10 @@ def record(program: Callable[[], Any], *, cloud: str, region: str, project: str 
     def run() -> None:
         program()
 
-    _sync_await(run_pulumi_func(run))
+    try:
+        _sync_await(run_pulumi_func(run))
+    finally:
+        monitor.close_thread_loops()
     return monitor.records
 
 

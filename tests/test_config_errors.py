@@ -19,6 +19,7 @@ def errors(config: dict) -> list[str]:
 
 def aws(**changes) -> dict:
     config = stack_config("aws-dev")
+    del config["dragonfarm:usage"]  # the cases below reshape pools and troughs the usage profile names
     for key, value in changes.items():
         config[f"dragonfarm:{key}"] = value
     return config
@@ -153,6 +154,15 @@ def test_gcp_needs_a_project():
     config = stack_config("gcp-dev")
     del config["dragonfarm:project"]
     assert errors(config) == ["s.yaml: dragonfarm:project: got nothing; allowed: a GCP project id (required when cloud is gcp)"]
+
+
+def test_usage_must_name_pools_and_troughs_of_the_stack():
+    config = stack_config("aws-dev")
+    config["dragonfarm:usage"]["gpu_node_hours"]["trian"] = 10
+    config["dragonfarm:usage"]["gpu_node_hours"]["infer"] = 5000
+    assert errors(config) == [
+        "s.yaml: dragonfarm:usage.gpu_node_hours.infer: got 5000; allowed: 0 to 2920 (max_nodes 4 x 730 h)",
+        "s.yaml: dragonfarm:usage.gpu_node_hours.trian: got 'trian'; allowed: a GPU pool of the stack: train, infer"]
 
 
 def test_collection_keys_follow_the_naming_rule():

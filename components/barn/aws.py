@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 
 import pulumi
-from pulumi_aws import cloudwatch, ec2, iam, ssm
+from pulumi_aws import cloudwatch, ec2, iam
 
 from components.barn.spec import BarnSpec
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog
 
-# Public SSM parameter naming the current Deep Learning Base AMI (NVIDIA driver installed).
-DLAMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
+# The Deep Learning Base AMI (NVIDIA driver installed), newest release, published by Amazon.
+DLAMI_NAME = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"
 IDLE_CPU_PERCENT = 5
 PERIOD_SECONDS = 300
 
@@ -39,12 +39,14 @@ class AwsBarn(FarmComponent):
         iam.RolePolicyAttachment(f"{name}-ssm", role=role.name,
                                  policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=self.child())
         profile = iam.InstanceProfile(f"{name}-profile", role=role.name, opts=self.child())
-        ami = ssm.get_parameter_output(name=DLAMI_PARAMETER, opts=pulumi.InvokeOutputOptions(parent=self))
+        ami = ec2.get_ami_output(most_recent=True, owners=["amazon"],
+                                 filters=[{"name": "name", "values": [DLAMI_NAME]}, {"name": "architecture", "values": ["x86_64"]}],
+                                 opts=pulumi.InvokeOutputOptions(parent=self))
         market: ec2.InstanceInstanceMarketOptionsArgsDict | None = (
             {"market_type": "spot", "spot_options": {"spot_instance_type": "persistent", "instance_interruption_behavior": "stop"}}
             if spec.spot else None)
         instance = ec2.Instance(
-            name, ami=ami.value, instance_type=instance_type, subnet_id=subnet_id, associate_public_ip_address=False,
+            name, ami=ami.id, instance_type=instance_type, subnet_id=subnet_id, associate_public_ip_address=False,
             iam_instance_profile=profile.name,
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
             root_block_device={"encrypted": True, "kms_key_id": key_arn, "volume_size": spec.disk_gb, "volume_type": "gp3"},
