@@ -8,11 +8,10 @@ on the box; CPU is the signal that needs nothing installed.)
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 from pulumi_aws import cloudwatch, ec2, iam
 
+from components.aws_iam import assume
 from components.barn.spec import BarnSpec
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog
@@ -32,10 +31,7 @@ class AwsBarn(FarmComponent):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts)
         instance_type = catalog.instances("aws", spec.gpu, spec.gpus)[0].instance_type
-        role = iam.Role(f"{name}-role", assume_role_policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-        }), opts=self.child())
+        role = iam.Role(f"{name}-role", assume_role_policy=assume("ec2.amazonaws.com"), opts=self.child())
         iam.RolePolicyAttachment(f"{name}-ssm", role=role.name,
                                  policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=self.child())
         profile = iam.InstanceProfile(f"{name}-profile", role=role.name, opts=self.child())

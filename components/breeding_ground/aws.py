@@ -24,6 +24,7 @@ from pulumi_aws import cloudwatch, eks, iam, sqs
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.helm.v3 import Release
 
+from components.aws_iam import assume
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog, charts
 from components.breeding_ground.gpu_stack import CapacityLabel, GpuStack
@@ -42,11 +43,6 @@ NODE_AMI_ALIAS = "al2023@v20251108"
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 CAPACITY_LABEL = CapacityLabel("karpenter.sh/capacity-type", spot="spot", on_demand="on-demand")
 KARPENTER_NAMESPACE = "kube-system"
-
-
-def assume(service: str, action: str | list[str] = "sts:AssumeRole") -> str:
-    return json.dumps({"Version": "2012-10-17",
-                       "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": action}]})
 
 
 def node_pool_spec(key: str, pool: GpuPoolSpec, node_class: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 from pulumi_aws import cloudwatch, ec2, iam, kms
 
+from components.aws_iam import assume
 from components.base import FarmComponent, token
 from components.fence.spec import FenceSpec, NatMode, subnet_plan
 
@@ -107,10 +108,7 @@ class AwsFence(FarmComponent):
         if spec.flow_logs:
             logs = cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/dragonfarm/{name}/flow-logs",
                                        retention_in_days=spec.log_retention_days, kms_key_id=self.key_arn, opts=self.child())
-            role = iam.Role(f"{name}-flow-logs", assume_role_policy=json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-            }), opts=self.child())
+            role = iam.Role(f"{name}-flow-logs", assume_role_policy=assume("vpc-flow-logs.amazonaws.com"), opts=self.child())
             iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=logs.arn.apply(lambda arn: json.dumps({
                 "Version": "2012-10-17",
                 "Statement": [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],

@@ -13,6 +13,7 @@ import json
 import pulumi
 from pulumi_aws import budgets, costexplorer, iam, sns
 
+from components.aws_iam import assume
 from components.base import FarmComponent, token
 from components.ledger.spec import FARM_TAG, LedgerSpec
 
@@ -72,10 +73,7 @@ class AwsLedger(FarmComponent):
                            "Resource": GPU_INSTANCE_PATTERNS,
                            "Condition": {"StringLike": {"ec2:InstanceType": GPU_FAMILIES}}}],
         }), opts=self.child())
-        executor = iam.Role(f"{name}-budget-action", assume_role_policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-        }), opts=self.child())
+        executor = iam.Role(f"{name}-budget-action", assume_role_policy=assume("budgets.amazonaws.com"), opts=self.child())
         iam.RolePolicy(f"{name}-budget-action", role=executor.id, policy=deny.arn.apply(lambda arn: json.dumps({
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"], "Resource": "*",
