@@ -11,6 +11,7 @@ import pulumi_azure_native as azure_native
 from blueprints.config import FarmConfig
 from components.base import FarmComponent, token
 from components.fence.azure import AzureFence
+from components.ledger.azure import AzureLedger
 from components.ledger.spec import cost_tags
 from components.trough.azure import AzureTrough
 from components.trough.spec import bucket_name
@@ -32,6 +33,7 @@ class AzureFarm(FarmComponent):
                              fence=self.fence, prod=farm.prod, opts=layer)
             for key, spec in farm.troughs.items()
         }
+        self.ledger = AzureLedger(f"{name}-ledger", farm.ledger, farm=name, opts=layer)
         self.finish({"resource_group": self.fence.resource_group_name})
         pulumi.export("resource_group", self.fence.resource_group_name)
         pulumi.export("storage_accounts", {key: t.account_name for key, t in self.troughs.items()})

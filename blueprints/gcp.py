@@ -11,6 +11,7 @@ import pulumi_gcp as gcp
 from blueprints.config import FarmConfig
 from components.base import FarmComponent, token
 from components.fence.gcp import GcpFence
+from components.ledger.gcp import GcpLedger
 from components.ledger.spec import cost_tags
 from components.trough.gcp import GcpTrough
 from components.trough.spec import bucket_name
@@ -33,6 +34,7 @@ class GcpFarm(FarmComponent):
                            region=farm.region, key_id=self.fence.key_id, labels=labels, protect_data=farm.prod, opts=layer)
             for key, spec in farm.troughs.items()
         }
+        self.ledger = GcpLedger(f"{name}-ledger", farm.ledger, farm=name, project=farm.project, opts=layer)
         self.finish({"network_id": self.fence.network_id})
         pulumi.export("network_id", self.fence.network_id)
         pulumi.export("buckets", {key: t.bucket_name for key, t in self.troughs.items()})

@@ -293,7 +293,9 @@ FREE = frozenset({
     "aws:cloudwatch/eventTarget:EventTarget", "aws:costexplorer/anomalyMonitor:AnomalyMonitor",
     "aws:costexplorer/anomalySubscription:AnomalySubscription", "aws:budgets/budget:Budget", "aws:budgets/budgetAction:BudgetAction",
     "gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router", "gcp:kms/keyRing:KeyRing",
-    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "gcp:billing/budget:Budget",
+    "gcp:monitoring/notificationChannel:NotificationChannel", "gcp:pubsub/topicIAMMember:TopicIAMMember",
+    "azure-native:consumption:Budget",
     "azure-native:resources:ResourceGroup", "azure-native:network:VirtualNetwork", "azure-native:network:Subnet",
     "azure-native:network:NetworkSecurityGroup", "azure-native:network:PrivateDnsZoneGroup",
     "azure-native:managedidentity:UserAssignedIdentity", "azure-native:keyvault:Vault", "azure-native:storage:BlobContainer",
@@ -308,6 +310,7 @@ USAGE_BASED = {
     "aws:sqs/queue:Queue": "per request (first million free)",
     "azure-native:keyvault:Key": "per key operation",
     "azure-native:privatedns:VirtualNetworkLink": "per DNS query",
+    "gcp:pubsub/topic:Topic": "per message volume (first 10 GB a month free)",
 }
 # Gateway endpoints are free; interface endpoints bill by the hour.
 PAID_VARIANTS: dict[str, Callable[[PlannedResource], bool]] = {

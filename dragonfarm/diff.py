@@ -143,7 +143,9 @@ def diff_plans(base: Plan, head: Plan) -> PlanDiff:
         changes.append(Change("remove", r.type, r.name, layer_of(base, r), urn, cost(base_lines, urn), 0.0, [], _danger("remove", r, [])))
     for urn in sorted(set(b) & set(h)):
         old, new = b[urn], h[urn]
-        paths = changed_paths(old.inputs, new.inputs)
+        # Inputs under ignoreChanges are not updated by the engine, so they are not changes.
+        paths = [p for p in changed_paths(old.inputs, new.inputs)
+                 if not any(p == ignored or p.startswith(ignored + ".") for ignored in new.ignoreChanges)]
         if old.protect != new.protect:
             paths.append("(protect)")
         base_c, head_c = cost(base_lines, urn), cost(head_lines, urn)

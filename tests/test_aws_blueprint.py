@@ -220,3 +220,10 @@ def test_urns_of_pools_and_buckets_do_not_move_when_unrelated_settings_change(tm
     after = urns(plan_config(config, tmp_path, name="aws-dev"))
     assert before <= after
     assert len(after - before) == 1  # only the new bucket
+
+
+def test_vpc_cni_uses_pod_identity():
+    plan = planned("aws-dev")
+    (cni,) = [a for a in plan.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni"]
+    (association,) = cni.inputs["podIdentityAssociations"]
+    assert association["serviceAccount"] == "aws-node" and association["roleArn"].endswith("dfarm-aws-dev-cluster-vpc-cni")

@@ -195,3 +195,17 @@ def test_unknown_stack_name_is_bad_input():
     run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "plan", "nope-dev"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 2
     assert "allowed: a stack under stacks/ (aws-dev, aws-prod, azure-dev, gcp-dev)" in run.stderr
+
+
+def test_layers_a_cloud_does_not_build_yet_fail_at_load():
+    config = stack_config("gcp-dev")
+    config["dragonfarm:breeding_ground"] = {"gpu_pools": {"train": {"gpu": "l4"}}}
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground: got 'breeding_ground'; allowed: unset on gcp: the gcp blueprint "
+                              "does not build breeding_ground yet (built on: aws)"]
+
+
+def test_gcp_budget_needs_a_billing_account():
+    config = stack_config("gcp-dev")
+    del config["dragonfarm:ledger"]["billing_account"]
+    assert errors(config) == ["s.yaml: dragonfarm:ledger.billing_account: got nothing; "
+                              "allowed: a GCP billing account id such as 012345-6789AB-CDEF01 (required on gcp)"]

@@ -32,13 +32,16 @@ from components.breeding_ground.spec import BreedingGroundSpec, GpuPoolSpec
 
 SYSTEM_INSTANCE_TYPE = "m7i.large"
 # Pinned EKS add-on versions for the default Kubernetes version; bump together with `kubernetes_version`.
+# Written from the EKS add-on release notes, not checked against a live account: confirm with
+# `aws eks describe-addon-versions --kubernetes-version 1.33` before the first `pulumi up`.
 ADDONS = {
     "vpc-cni": "v1.20.4-eksbuild.1",
     "coredns": "v1.12.4-eksbuild.1",
     "kube-proxy": "v1.33.5-eksbuild.2",
     "eks-pod-identity-agent": "v1.3.9-eksbuild.3",
 }
-# Pinned EKS-optimized AL2023 release for Karpenter nodes: no silent GPU driver drift.
+# Pinned EKS-optimized AL2023 release for Karpenter nodes: no silent GPU driver drift (Karpenter picks
+# the NVIDIA variant of the release for GPU instance types). Confirm the release exists in your region.
 NODE_AMI_ALIAS = "al2023@v20251108"
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 CAPACITY_LABEL = CapacityLabel("karpenter.sh/capacity-type", spot="spot", on_demand="on-demand")
@@ -122,9 +125,22 @@ class AwsBreedingGround(FarmComponent):
                       update_config={"max_unavailable": 1}, labels={"dragonfarm.io/pool": "system"},
                       # The autoscaler owns desired size; a re-run must not reset it.
                       opts=self.child(depends_on=attachments, ignore_changes=["scalingConfig.desiredSize"]))
+        # vpc-cni gets its AWS permissions through EKS Pod Identity (the node roles keep the CNI policy
+        # only so a node can get its first IPs before the Pod Identity agent runs on it).
+        cni_role = iam.Role(f"{name}-vpc-cni", assume_role_policy=assume("pods.eks.amazonaws.com", ["sts:AssumeRole", "sts:TagSession"]),
+                            opts=self.child())
+        iam.RolePolicyAttachment(f"{name}-vpc-cni", role=cni_role.name, policy_arn=node_policies()["cni"], opts=self.child())
+        agent = eks.Addon(f"{name}-eks-pod-identity-agent", cluster_name=cluster.name, addon_name="eks-pod-identity-agent",
+                          addon_version=ADDONS["eks-pod-identity-agent"], resolve_conflicts_on_create="OVERWRITE",
+                          resolve_conflicts_on_update="OVERWRITE", opts=self.child())
         for addon, version in ADDONS.items():
+            if addon == "eks-pod-identity-agent":
+                continue
+            identities: list[eks.AddonPodIdentityAssociationArgsDict] | None = (
+                [{"role_arn": cni_role.arn, "service_account": "aws-node"}] if addon == "vpc-cni" else None)
             eks.Addon(f"{name}-{addon}", cluster_name=cluster.name, addon_name=addon, addon_version=version,
-                      resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", opts=self.child())
+                      resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
+                      pod_identity_associations=identities, opts=self.child(depends_on=[agent]))
 
     def _karpenter(self, name: str, spec: BreedingGroundSpec, region: str, cluster: eks.Cluster, key_arn: pulumi.Input[str],
                    in_cluster: pulumi.ResourceOptions) -> Release:

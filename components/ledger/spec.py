@@ -36,7 +36,9 @@ class LedgerSpec(Spec):
     hard_stop: bool = False
     """At 100% actual, deny new GPU instance launches (AWS: a budget action). Off by default: it stops work."""
     anomaly_threshold: float = Field(default=100.0, gt=0)
-    """Alert on a cost anomaly whose impact is at least this much, in `currency`."""
+    """Alert on a cost anomaly whose impact is at least this much, in `currency` (AWS)."""
+    billing_account: str | None = None
+    """GCP billing account id (XXXXXX-XXXXXX-XXXXXX) the budget belongs to (GCP only, required there)."""
 
     def problems(self, ctx: Context) -> Iterator[Problem]:
         for i, email in enumerate(self.alert_emails):
@@ -53,6 +55,13 @@ class LedgerSpec(Spec):
         if count > MAX_NOTIFICATIONS[ctx.cloud]:
             yield Problem("actual_thresholds", self.actual_thresholds,
                           f"at most {MAX_NOTIFICATIONS[ctx.cloud]} thresholds in all on {ctx.cloud} (got {count})")
+        if ctx.cloud == "gcp":
+            if self.billing_account is None:
+                yield Problem("billing_account", None, "a GCP billing account id such as 012345-6789AB-CDEF01 (required on gcp)")
+            elif not re.fullmatch(r"[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}", self.billing_account):
+                yield Problem("billing_account", self.billing_account, "a GCP billing account id such as 012345-6789AB-CDEF01")
+        elif self.billing_account is not None:
+            yield Problem("billing_account", self.billing_account, "unset unless cloud is gcp")
         currencies = CURRENCIES[ctx.cloud]
         if currencies is not None and self.currency not in currencies:
             yield Problem("currency", self.currency, f"one of {', '.join(currencies)} on {ctx.cloud}")

@@ -11,11 +11,14 @@ from pulumi_azure_native import network, storage
 
 from components.base import FarmComponent, token
 from components.fence.azure import AzureFence
-from components.trough.spec import TIERS, Lifecycle, TroughSpec
+from components.trough.spec import Lifecycle, TroughSpec
 
 
 def lifecycle_policy(lc: Lifecycle, versioning: bool) -> storage.ManagementPolicySchemaArgsDict:
-    """An Azure management policy for a Lifecycle spec (typed, so pyright checks every nested key)."""
+    """An Azure management policy for a Lifecycle spec (typed, so pyright checks every nested key).
+
+    Azure names its tier actions after the tiers of TIERS["azure"]: tier_to_cool -> Cool, tier_to_cold -> Cold.
+    """
     base: storage.ManagementPolicyBaseBlobArgsDict = {}
     if lc.cool_after_days is not None:
         base["tier_to_cool"] = {"days_after_modification_greater_than": lc.cool_after_days}
@@ -26,7 +29,6 @@ def lifecycle_policy(lc: Lifecycle, versioning: bool) -> storage.ManagementPolic
     actions: storage.ManagementPolicyActionArgsDict = {"base_blob": base}
     if versioning and lc.noncurrent_expire_after_days is not None:
         actions["version"] = {"delete": {"days_after_creation_greater_than": lc.noncurrent_expire_after_days}}
-    assert TIERS["azure"]["cold"].name == "Cold"  # tier_to_cold above is Azure's Cold tier
     return {"rules": [{"name": "dragonfarm-lifecycle", "enabled": True, "type": "Lifecycle",
                        "definition": {"filters": {"blob_types": ["blockBlob"]}, "actions": actions}}]}
 
