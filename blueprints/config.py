@@ -22,7 +22,7 @@ from components.barn.spec import BarnSpec
 from components.breeding_ground.spec import BreedingGroundSpec
 from components.fence.spec import FenceSpec
 from components.ledger.spec import LedgerSpec, UsageSpec
-from components.schema import CLOUDS, KEY_RULE, Context, Problem, Spec, Key, nested
+from components.schema import KEY_RULE, Context, Key, Problem, Spec, nested
 from components.trough.spec import TroughSpec
 
 NAMESPACE = "dragonfarm"

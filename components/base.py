@@ -48,9 +48,3 @@ class FarmComponent(pulumi.ComponentResource):
     def finish(self, outputs: Mapping[str, Any]) -> None:
         self.register_outputs(dict(outputs))
 
-
-class UnsupportedFeature(ValueError):
-    """A feature a cloud's component cannot provide: names cloud, feature and reason."""
-
-    def __init__(self, cloud: str, feature: str, reason: str) -> None:
-        super().__init__(f"{cloud}: {feature} is not supported: {reason}")

@@ -8,14 +8,10 @@ prefixes the paths. A ``Problem`` renders as one line: path, the bad value, what
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Iterable, Iterator
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
-
-CLOUDS = ("aws", "gcp", "azure")
-
 
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
@@ -67,10 +63,6 @@ def nested(prefix: str, problems: Iterable[Problem]) -> Iterator[Problem]:
 KEY_PATTERN = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
 KEY_RULE = "2-20 characters: lowercase letters, digits and hyphens, starting with a letter"
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
-
-
-def bad_key(key: str) -> bool:
-    return re.fullmatch(KEY_PATTERN, key) is None
 
 
 def ordered(pairs: list[tuple[str, int | None]]) -> Iterator[tuple[str, int, str, int]]:
