@@ -22,7 +22,7 @@ from components.barn.spec import BarnSpec
 from components.breeding_ground.spec import BreedingGroundSpec
 from components.fence.spec import FenceSpec
 from components.ledger.spec import LedgerSpec, UsageSpec
-from components.schema import KEY_RULE, Context, Key, Problem, Spec, nested
+from components.schema import KEY_RULE, Context, Key, Problem, Spec, nested, only_on
 from components.trough.spec import TroughSpec
 
 NAMESPACE = "dragonfarm"
@@ -99,13 +99,8 @@ class FarmConfig(Spec):
             yield Problem("zones", self.zones, f"{low} to {high} distinct zones on {self.cloud}")
         elif len(set(self.zones)) != len(self.zones):
             yield Problem("zones", self.zones, "distinct zones")
-        if self.cloud == "gcp":
-            if self.project is None:
-                yield Problem("project", None, "a GCP project id (required when cloud is gcp)")
-            elif not re.fullmatch(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$", self.project):
-                yield Problem("project", self.project, "a GCP project id: 6-30 lowercase letters, digits and hyphens")
-        elif self.project is not None:
-            yield Problem("project", self.project, "unset unless cloud is gcp")
+        yield from only_on(self.cloud, "gcp", "project", self.project, r"[a-z][a-z0-9-]{4,28}[a-z0-9]",
+                           "a GCP project id: 6-30 lowercase letters, digits and hyphens")
         for layer in ("breeding_ground", "barns"):
             if getattr(self, layer) and layer not in OPTIONAL_LAYERS_BUILT[self.cloud]:
                 yield Problem(layer, layer, f"unset on {self.cloud}: the {self.cloud} blueprint does not build {layer} yet "

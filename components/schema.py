@@ -8,6 +8,7 @@ prefixes the paths. A ``Problem`` renders as one line: path, the bad value, what
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Iterable, Iterator
 
@@ -63,6 +64,17 @@ def nested(prefix: str, problems: Iterable[Problem]) -> Iterator[Problem]:
 KEY_PATTERN = r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$"
 KEY_RULE = "2-20 characters: lowercase letters, digits and hyphens, starting with a letter"
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+
+
+def only_on(cloud: str, wanted_cloud: str, key: str, value: str | None, pattern: str, what: str) -> Iterator[Problem]:
+    """A setting that one cloud requires and the others must not have (e.g. GCP's project id)."""
+    if cloud == wanted_cloud:
+        if value is None:
+            yield Problem(key, None, f"{what} (required when cloud is {wanted_cloud})")
+        elif not re.fullmatch(pattern, value):
+            yield Problem(key, value, what)
+    elif value is not None:
+        yield Problem(key, value, f"unset unless cloud is {wanted_cloud}")
 
 
 def ordered(pairs: list[tuple[str, int | None]]) -> Iterator[tuple[str, int, str, int]]:

@@ -153,7 +153,8 @@ def test_gcp_bucket_name_limit():
 def test_gcp_needs_a_project():
     config = stack_config("gcp-dev")
     del config["dragonfarm:project"]
-    assert errors(config) == ["s.yaml: dragonfarm:project: got nothing; allowed: a GCP project id (required when cloud is gcp)"]
+    assert errors(config) == ["s.yaml: dragonfarm:project: got nothing; allowed: a GCP project id: 6-30 lowercase letters, "
+                              "digits and hyphens (required when cloud is gcp)"]
 
 
 def test_usage_must_name_pools_and_troughs_of_the_stack():
@@ -208,4 +209,4 @@ def test_gcp_budget_needs_a_billing_account():
     config = stack_config("gcp-dev")
     del config["dragonfarm:ledger"]["billing_account"]
     assert errors(config) == ["s.yaml: dragonfarm:ledger.billing_account: got nothing; "
-                              "allowed: a GCP billing account id such as 012345-6789AB-CDEF01 (required on gcp)"]
+                              "allowed: a GCP billing account id such as 012345-6789AB-CDEF01 (required when cloud is gcp)"]

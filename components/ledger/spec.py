@@ -12,7 +12,7 @@ from typing import Iterator
 
 from pydantic import Field
 
-from components.schema import Context, Problem, Spec
+from components.schema import Context, Problem, Spec, only_on
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -55,13 +55,8 @@ class LedgerSpec(Spec):
         if count > MAX_NOTIFICATIONS[ctx.cloud]:
             yield Problem("actual_thresholds", self.actual_thresholds,
                           f"at most {MAX_NOTIFICATIONS[ctx.cloud]} thresholds in all on {ctx.cloud} (got {count})")
-        if ctx.cloud == "gcp":
-            if self.billing_account is None:
-                yield Problem("billing_account", None, "a GCP billing account id such as 012345-6789AB-CDEF01 (required on gcp)")
-            elif not re.fullmatch(r"[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}", self.billing_account):
-                yield Problem("billing_account", self.billing_account, "a GCP billing account id such as 012345-6789AB-CDEF01")
-        elif self.billing_account is not None:
-            yield Problem("billing_account", self.billing_account, "unset unless cloud is gcp")
+        yield from only_on(ctx.cloud, "gcp", "billing_account", self.billing_account, r"[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}",
+                           "a GCP billing account id such as 012345-6789AB-CDEF01")
         currencies = CURRENCIES[ctx.cloud]
         if currencies is not None and self.currency not in currencies:
             yield Problem("currency", self.currency, f"one of {', '.join(currencies)} on {ctx.cloud}")
