@@ -24,7 +24,7 @@ from pulumi_aws import cloudwatch, eks, iam, sqs
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.helm.v3 import Release
 
-from components.aws_iam import assume
+from components.aws_iam import assume, deny_insecure_transport, policy
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog, charts
 from components.breeding_ground.gpu_stack import CapacityLabel, GpuStack
@@ -152,13 +152,10 @@ class AwsBreedingGround(FarmComponent):
                         opts=self.child())
         queue = sqs.Queue(f"{name}-karpenter-interruptions", name=f"{name}-karpenter", message_retention_seconds=300,
                           sqs_managed_sse_enabled=True, opts=self.child())
-        sqs.QueuePolicy(f"{name}-karpenter-interruptions", queue_url=queue.url, policy=queue.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
-                           "Action": "sqs:SendMessage", "Resource": arn},
-                          {"Sid": "DenyHTTP", "Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": arn,
-                           "Condition": {"Bool": {"aws:SecureTransport": "false"}}}],
-        })), opts=self.child())
+        sqs.QueuePolicy(f"{name}-karpenter-interruptions", queue_url=queue.url, policy=queue.arn.apply(lambda arn: policy(
+            {"Effect": "Allow", "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+             "Action": "sqs:SendMessage", "Resource": arn},
+            deny_insecure_transport("DenyHTTP", "sqs:*", arn))), opts=self.child())
         events = {
             "spot-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]},
             "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
@@ -175,7 +172,7 @@ class AwsBreedingGround(FarmComponent):
         self.karpenter_controller_role_name = controller.name
         iam.RolePolicy(f"{name}-karpenter-controller", role=controller.id,
                        policy=pulumi.Output.all(node_role.arn, queue.arn, cluster.arn).apply(
-                           lambda a: json.dumps(karpenter_controller_policy(region, a[0], a[1], a[2]))),
+                           lambda a: karpenter_controller_policy(region, a[0], a[1], a[2])),
                        opts=self.child())
         identity = eks.PodIdentityAssociation(f"{name}-karpenter", cluster_name=cluster.name, namespace=KARPENTER_NAMESPACE,
                                               service_account="karpenter", role_arn=controller.arn, opts=self.child())
@@ -225,9 +222,9 @@ def node_policies() -> dict[str, str]:
             "ecr": base + "AmazonEC2ContainerRegistryReadOnly", "ssm": base + "AmazonSSMManagedInstanceCore"}
 
 
-def karpenter_controller_policy(region: str, node_role_arn: str, queue_arn: str, cluster_arn: str) -> dict[str, Any]:
+def karpenter_controller_policy(region: str, node_role_arn: str, queue_arn: str, cluster_arn: str) -> str:
     """Least privilege for the Karpenter controller (after the policy the Karpenter project publishes)."""
-    return {"Version": "2012-10-17", "Statement": [
+    return policy(
         {"Sid": "Provisioning", "Effect": "Allow",
          "Action": ["ec2:CreateFleet", "ec2:RunInstances", "ec2:CreateLaunchTemplate", "ec2:CreateTags"],
          "Resource": "*", "Condition": {"StringEquals": {"aws:RequestedRegion": region}}},
@@ -248,7 +245,7 @@ def karpenter_controller_policy(region: str, node_role_arn: str, queue_arn: str,
         {"Sid": "Interruptions", "Effect": "Allow",
          "Action": ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"], "Resource": queue_arn},
         {"Sid": "Cluster", "Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": cluster_arn},
-    ]}
+    )
 
 
 def kubeconfig(cluster: eks.Cluster, region: str) -> pulumi.Output[str]:

@@ -7,13 +7,11 @@ security group is emptied. One KMS key with rotation encrypts the farm's data an
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 import pulumi_aws as aws
 from pulumi_aws import cloudwatch, ec2, iam, kms
 
-from components.aws_iam import assume
+from components.aws_iam import assume, policy
 from components.base import FarmComponent, token
 from components.fence.spec import FenceSpec, NatMode, subnet_plan
 
@@ -40,20 +38,17 @@ class AwsFence(FarmComponent):
 
     def _key(self, name: str, spec: FenceSpec, region: str) -> pulumi.Output[str]:
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
-        policy = account.apply(lambda acct: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "AccountAdmin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"},
-                 "Action": "kms:*", "Resource": "*"},
-                # CloudWatch Logs must be named in the key policy to encrypt flow and control-plane logs.
-                {"Sid": "CloudWatchLogs", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                 "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                 "Resource": "*",
-                 "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{acct}:*"}}},
-            ],
-        }))
+        key_policy = account.apply(lambda acct: policy(
+            {"Sid": "AccountAdmin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:root"},
+             "Action": "kms:*", "Resource": "*"},
+            # CloudWatch Logs must be named in the key policy to encrypt flow and control-plane logs.
+            {"Sid": "CloudWatchLogs", "Effect": "Allow", "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+             "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+             "Resource": "*",
+             "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{acct}:*"}}},
+        ))
         key = kms.Key(f"{name}-key", description=f"{name}: farm data at rest", enable_key_rotation=True,
-                      deletion_window_in_days=30, policy=policy, opts=self.stateful())
+                      deletion_window_in_days=30, policy=key_policy, opts=self.stateful())
         kms.Alias(f"{name}-key-alias", name=f"alias/{name}", target_key_id=key.key_id, opts=self.child())
         return key.arn
 
@@ -109,10 +104,8 @@ class AwsFence(FarmComponent):
             logs = cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/dragonfarm/{name}/flow-logs",
                                        retention_in_days=spec.log_retention_days, kms_key_id=self.key_arn, opts=self.child())
             role = iam.Role(f"{name}-flow-logs", assume_role_policy=assume("vpc-flow-logs.amazonaws.com"), opts=self.child())
-            iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=logs.arn.apply(lambda arn: json.dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                               "Resource": [arn, f"{arn}:*"]}],
-            })), opts=self.child())
+            iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=logs.arn.apply(lambda arn: policy(
+                {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                 "Resource": [arn, f"{arn}:*"]})), opts=self.child())
             ec2.FlowLog(f"{name}-flow-logs", vpc_id=vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
                         log_destination=logs.arn, iam_role_arn=role.arn, opts=self.child())

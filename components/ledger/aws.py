@@ -8,12 +8,10 @@ actual. It is off by default because it stops work; running instances keep runni
 
 from __future__ import annotations
 
-import json
-
 import pulumi
 from pulumi_aws import budgets, costexplorer, iam, sns
 
-from components.aws_iam import assume
+from components.aws_iam import assume, policy
 from components.base import FarmComponent, token
 from components.ledger.spec import FARM_TAG, LedgerSpec
 
@@ -40,12 +38,10 @@ class AwsLedger(FarmComponent):
         super().__init__(name, opts)
         topic = sns.Topic(f"{name}-alerts", name=f"{name}-alerts", kms_master_key_id="alias/aws/sns", opts=self.child())
         self.topic_arn = topic.arn
-        sns.TopicPolicy(f"{name}-alerts", arn=topic.arn, policy=topic.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Sid": "BudgetsAndAnomalies", "Effect": "Allow",
-                           "Principal": {"Service": ["budgets.amazonaws.com", "costalerts.amazonaws.com"]},
-                           "Action": "SNS:Publish", "Resource": arn}],
-        })), opts=self.child())
+        sns.TopicPolicy(f"{name}-alerts", arn=topic.arn, policy=topic.arn.apply(lambda arn: policy(
+            {"Sid": "BudgetsAndAnomalies", "Effect": "Allow",
+             "Principal": {"Service": ["budgets.amazonaws.com", "costalerts.amazonaws.com"]},
+             "Action": "SNS:Publish", "Resource": arn})), opts=self.child())
         for email in spec.alert_emails:
             sns.TopicSubscription(f"{name}-alerts-{email}", topic=topic.arn, protocol="email", endpoint=email, opts=self.child())
         budget = budgets.Budget(
@@ -67,18 +63,14 @@ class AwsLedger(FarmComponent):
         self.finish({"topic_arn": self.topic_arn})
 
     def _hard_stop(self, name: str, spec: LedgerSpec, budget: budgets.Budget, role_name: pulumi.Input[str]) -> None:
-        deny = iam.Policy(f"{name}-deny-gpu-launch", description="dragonfarm hard stop: no new GPU instances", policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Sid": "DenyGpuLaunch", "Effect": "Deny", "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
-                           "Resource": GPU_INSTANCE_PATTERNS,
-                           "Condition": {"StringLike": {"ec2:InstanceType": GPU_FAMILIES}}}],
-        }), opts=self.child())
+        deny = iam.Policy(f"{name}-deny-gpu-launch", description="dragonfarm hard stop: no new GPU instances", policy=policy(
+            {"Sid": "DenyGpuLaunch", "Effect": "Deny", "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
+             "Resource": GPU_INSTANCE_PATTERNS, "Condition": {"StringLike": {"ec2:InstanceType": GPU_FAMILIES}}}),
+            opts=self.child())
         executor = iam.Role(f"{name}-budget-action", assume_role_policy=assume("budgets.amazonaws.com"), opts=self.child())
-        iam.RolePolicy(f"{name}-budget-action", role=executor.id, policy=deny.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"], "Resource": "*",
-                           "Condition": {"ArnEquals": {"iam:PolicyARN": arn}}}],
-        })), opts=self.child())
+        iam.RolePolicy(f"{name}-budget-action", role=executor.id, policy=deny.arn.apply(lambda arn: policy(
+            {"Effect": "Allow", "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"], "Resource": "*",
+             "Condition": {"ArnEquals": {"iam:PolicyARN": arn}}})), opts=self.child())
         budgets.BudgetAction(
             f"{name}-hard-stop", budget_name=budget.name, action_type="APPLY_IAM_POLICY", approval_model="AUTOMATIC",
             notification_type="ACTUAL", execution_role_arn=executor.arn,

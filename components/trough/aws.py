@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import pulumi
 from pulumi_aws import s3
 
+from components.aws_iam import deny_insecure_transport, policy
 from components.base import FarmComponent, token
 from components.trough.spec import TIERS, Lifecycle, TroughSpec
-
 
 Rule = s3.BucketLifecycleConfigurationRuleArgsDict
 
@@ -68,11 +67,8 @@ class AwsTrough(FarmComponent):
             rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": key_arn},
                     "bucket_key_enabled": True}],
             opts=self.child())
-        s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=bucket.arn.apply(lambda arn: json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                           "Resource": [arn, f"{arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}],
-        })), opts=self.child(depends_on=[block]))
+        s3.BucketPolicy(f"{name}-tls-only", bucket=bucket.id, policy=bucket.arn.apply(lambda arn: policy(
+            deny_insecure_transport("DenyInsecureTransport", "s3:*", [arn, f"{arn}/*"]))), opts=self.child(depends_on=[block]))
         s3.BucketLifecycleConfiguration(f"{name}-lifecycle", bucket=bucket.id,
                                         rules=lifecycle_rules(spec.effective_lifecycle(), spec.versioning),
                                         opts=self.child())
