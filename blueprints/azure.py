@@ -30,7 +30,7 @@ class AzureFarm(FarmComponent):
                                 protect_data=farm.prod, opts=layer)
         self.troughs = {
             key: AzureTrough(f"{name}-{key}", spec, account_name=bucket_name("azure", farm.prefix, key, spec.name),
-                             fence=self.fence, prod=farm.prod, opts=layer)
+                             fence=self.fence, protect_data=farm.prod, zone_redundant=farm.prod, opts=layer)
             for key, spec in farm.troughs.items()
         }
         self.ledger = AzureLedger(f"{name}-ledger", farm.ledger, farm=name, opts=layer)

@@ -38,9 +38,9 @@ class AzureTrough(FarmComponent):
 
     account_name: pulumi.Output[str]
 
-    def __init__(self, name: str, spec: TroughSpec, *, account_name: str, fence: AzureFence, prod: bool,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(name, opts, protect_data=prod)
+    def __init__(self, name: str, spec: TroughSpec, *, account_name: str, fence: AzureFence, protect_data: bool = False,
+                 zone_redundant: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, opts, protect_data)
         if spec.existing_bucket is not None:
             self.account_name = pulumi.Output.from_input(spec.existing_bucket)
             self.finish({"account_name": self.account_name})
@@ -58,8 +58,8 @@ class AzureTrough(FarmComponent):
         private = fence.endpoint_subnet_id is not None
         account = storage.StorageAccount(
             name, account_name=account_name, resource_group_name=rg, location=fence.location, kind="StorageV2",
-            # Zone-redundant in prod, locally redundant (cheapest) in dev.
-            sku={"name": "Standard_ZRS" if prod else "Standard_LRS"}, access_tier=storage.AccessTier.HOT,
+            # Locally redundant is the cheapest; prod stacks ask for zone redundancy.
+            sku={"name": "Standard_ZRS" if zone_redundant else "Standard_LRS"}, access_tier=storage.AccessTier.HOT,
             allow_blob_public_access=False, allow_shared_key_access=False, minimum_tls_version="TLS1_2",
             enable_https_traffic_only=True, public_network_access="Disabled" if private else "Enabled",
             network_rule_set={"default_action": storage.DefaultAction.DENY, "bypass": storage.Bypass.AZURE_SERVICES},
