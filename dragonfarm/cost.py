@@ -21,10 +21,13 @@ from typing import Any, Callable, Literal
 
 from components.breeding_ground import catalog as gpu_catalog
 from components.ledger.spec import HOURS_PER_MONTH
+from components.trough.spec import TIERS
 from dragonfarm.plan import Plan, PlannedResource, layer_of
 from dragonfarm.pricing import Catalog, MissingPrice, default
 
 Status = Literal["priced", "free", "usage", "unpriced"]
+# What a price rule returns: (estimate, naive setup, floor) per month, and how it was worked out.
+Priced = tuple[float, float, float, str]
 DEFAULT_BARN_HOURS = 176.0  # 8 h x 22 working days: what the idle stop keeps a dev box near
 NO_HISTORY_DAYS = 30  # a bucket with ingest but no stored GB and no expiry: one month of data
 
@@ -69,11 +72,12 @@ class Estimate:
     def budget_share(self) -> float:
         return self.total / self.budget if self.budget else 0.0
 
-    def by_layer(self) -> dict[str, float]:
+    def by_layer(self, attr: str = "monthly") -> dict[str, float]:
+        """Sum of one column (monthly, naive or floor) of the priced lines, per layer."""
         out: dict[str, float] = {}
         for line in self.lines:
             if line.status == "priced":
-                out[line.layer] = round(out.get(line.layer, 0.0) + line.monthly, 2)
+                out[line.layer] = round(out.get(line.layer, 0.0) + getattr(line, attr), 2)
         return out
 
     def not_estimated(self) -> list[Line]:
@@ -131,7 +135,7 @@ class Pricer:
         return next((r for r in self.plan.of_type(type_token) if match(r)), None)
 
     # -- compute --
-    def gpu_pool(self, r: PlannedResource) -> tuple[float, float, float, str]:
+    def gpu_pool(self, r: PlannedResource) -> Priced:
         spec = r.inputs["spec"]
         pool = r.inputs["metadata"]["name"]
         reqs = {q["key"]: q["values"] for q in spec["template"]["spec"]["requirements"]}
@@ -153,13 +157,12 @@ class Pricer:
         notes = [f"{hours:g} node-h"]
         if "spot" in capacity and spot is None:
             notes.append("spot price unknown: on-demand used")
-            spot = on_demand
-        assert spot is not None or "spot" not in capacity
+        spot_price = on_demand if spot is None else spot
         if capacity == ["spot"]:
-            per_hour = spot or on_demand
+            per_hour = spot_price
         elif capacity == ["spot", "on-demand"]:
             share = float(self.usage.get("spot_share", 0.9))
-            per_hour = share * (spot or on_demand) + (1 - share) * on_demand
+            per_hour = share * spot_price + (1 - share) * on_demand
             notes.append(f"{share:.0%} on spot")
         else:
             per_hour = on_demand
@@ -169,13 +172,13 @@ class Pricer:
         floor = hours * (min(spot_lows) if spot_lows else on_demand)
         return monthly, naive, floor, ", ".join(notes)
 
-    def system_nodes(self, r: PlannedResource) -> tuple[float, float, float, str]:
+    def system_nodes(self, r: PlannedResource) -> Priced:
         nodes = r.inputs["scalingConfig"]["desiredSize"]
         instance_type = r.inputs["instanceTypes"][0]
         cost = nodes * HOURS_PER_MONTH * self.prices.machine(self.cloud, self.region, instance_type).on_demand
         return cost, cost, cost, f"{nodes} x {instance_type} on-demand, always on"
 
-    def dev_box(self, r: PlannedResource) -> tuple[float, float, float, str]:
+    def dev_box(self, r: PlannedResource) -> Priced:
         key = self.key_of(r.name)
         hours = float(self.usage.get("barn_hours", {}).get(key, DEFAULT_BARN_HOURS))
         price = self.prices.machine(self.cloud, self.region, r.inputs["instanceType"])
@@ -185,38 +188,37 @@ class Pricer:
         return (hours * per_hour + disk, HOURS_PER_MONTH * price.on_demand + disk, 0.0,
                 f"{hours:g} h of {r.inputs['instanceType']}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
 
-    def control_plane(self, r: PlannedResource) -> tuple[float, float, float, str]:
+    def control_plane(self, r: PlannedResource) -> Priced:
         extended = (r.inputs.get("upgradePolicy") or {}).get("supportType") == "EXTENDED"
         cost = HOURS_PER_MONTH * self.fee("kubernetes_control_plane_extended" if extended else "kubernetes_control_plane")
         return cost, cost, cost, "extended support" if extended else "standard support"
 
     # -- network and keys --
-    def nat_gateway(self, r: PlannedResource) -> tuple[float, float, float, str]:
-        count = len(self.plan.of_type(r.type))
-        data = float(self.usage.get("nat_gb", 0.0)) / count * self.fee("nat_data")
-        hourly = HOURS_PER_MONTH * self.fee("nat_gateway")
-        return hourly + data, hourly + data, hourly, f"730 h + {self.usage.get('nat_gb', 0) / count:g} GB"
+    def nat_gateway(self, r: PlannedResource) -> Priced:
+        share_gb = float(self.usage.get("nat_gb", 0.0)) / len(self.plan.of_type(r.type))
+        cost = HOURS_PER_MONTH * self.fee("nat_gateway") + share_gb * self.fee("nat_data")
+        return cost, cost, HOURS_PER_MONTH * self.fee("nat_gateway"), f"{HOURS_PER_MONTH} h + {share_gb:g} GB"
 
-    def cloud_nat(self, r: PlannedResource) -> tuple[float, float, float, str]:
+    def cloud_nat(self, r: PlannedResource) -> Priced:
         vm_hours = sum(float(h) for h in self.usage.get("gpu_node_hours", {}).values())
         data = float(self.usage.get("nat_gb", 0.0)) * self.fee("nat_data")
         cost = vm_hours * self.fee("nat_vm") + data
         return cost, cost, 0.0, f"{vm_hours:g} VM-h + {self.usage.get('nat_gb', 0):g} GB"
 
-    def hourly(self, item: str) -> Callable[[PlannedResource], tuple[float, float, float, str]]:
-        def price(r: PlannedResource) -> tuple[float, float, float, str]:
+    def hourly(self, item: str) -> Callable[[PlannedResource], Priced]:
+        def price(r: PlannedResource) -> Priced:
             cost = HOURS_PER_MONTH * self.fee(item)
-            return cost, cost, cost, f"730 h of {item.replace('_', ' ')}"
+            return cost, cost, cost, f"{HOURS_PER_MONTH} h of {item.replace('_', ' ')}"
         return price
 
-    def monthly(self, item: str) -> Callable[[PlannedResource], tuple[float, float, float, str]]:
-        def price(r: PlannedResource) -> tuple[float, float, float, str]:
+    def monthly(self, item: str) -> Callable[[PlannedResource], Priced]:
+        def price(r: PlannedResource) -> Priced:
             cost = self.fee(item)
             return cost, cost, cost, item.replace("_", " ")
         return price
 
     # -- storage --
-    def storage(self, key: str, hot: str, transitions: list[tuple[str, int]], expire: int | None) -> tuple[float, float, float, str]:
+    def storage(self, key: str, hot: str, transitions: list[tuple[str, int]], expire: int | None) -> Priced:
         use = self.usage.get("storage", {}).get(key, {})
         stored, ingest = float(use.get("stored_gb", 0)), float(use.get("ingest_gb_per_month", 0))
         gb = steady_state_gb(ingest, stored, hot, transitions, expire)
@@ -226,7 +228,7 @@ class Pricer:
         detail = ", ".join(f"{v:,.0f} GB {c}" for c, v in gb.items() if v > 0) or "no usage given"
         return cost, naive, 0.0, detail
 
-    def s3_bucket(self, r: PlannedResource) -> tuple[float, float, float, str]:
+    def s3_bucket(self, r: PlannedResource) -> Priced:
         lifecycle = self.find("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
                               lambda c: c.inputs.get("bucket") == r.inputs.get("bucket"))
         transitions: list[tuple[str, int]] = []
@@ -236,9 +238,9 @@ class Pricer:
                 continue
             transitions += [(t["storageClass"], t["days"]) for t in rule.get("transitions", [])]
             expire = (rule.get("expiration") or {}).get("days", expire)
-        return self.storage(self.key_of(r.name), "STANDARD", transitions, expire)
+        return self.storage(self.key_of(r.name), TIERS["aws"]["hot"].name, transitions, expire)
 
-    def gcs_bucket(self, r: PlannedResource) -> tuple[float, float, float, str]:
+    def gcs_bucket(self, r: PlannedResource) -> Priced:
         transitions, expire = [], None
         for rule in r.inputs.get("lifecycleRules", []):
             action, condition = rule["action"], rule["condition"]
@@ -246,21 +248,21 @@ class Pricer:
                 transitions.append((action["storageClass"], condition["age"]))
             elif action["type"] == "Delete" and condition.get("withState") == "LIVE":
                 expire = condition["age"]
-        return self.storage(self.key_of(r.name), r.inputs.get("storageClass", "STANDARD"), transitions, expire)
+        return self.storage(self.key_of(r.name), r.inputs.get("storageClass", TIERS["gcp"]["hot"].name), transitions, expire)
 
-    def azure_account(self, r: PlannedResource) -> tuple[float, float, float, str]:
+    def azure_account(self, r: PlannedResource) -> Priced:
         account = r.inputs["accountName"]
         policy = self.find("azure-native:storage:ManagementPolicy", lambda p: p.inputs.get("accountName") == account)
         transitions, expire = [], None
         if policy:
             base = policy.inputs["policy"]["rules"][0]["definition"]["actions"].get("baseBlob", {})
-            for action, storage_class in (("tierToCool", "Cool"), ("tierToCold", "Cold"), ("tierToArchive", "Archive")):
+            for action, tier in (("tierToCool", "cool"), ("tierToCold", "cold")):
                 if action in base:
-                    transitions.append((storage_class, base[action]["daysAfterModificationGreaterThan"]))
+                    transitions.append((TIERS["azure"][tier].name, base[action]["daysAfterModificationGreaterThan"]))
             expire = base.get("delete", {}).get("daysAfterModificationGreaterThan")
-        return self.storage(self.key_of(r.name), "Hot", transitions, expire)
+        return self.storage(self.key_of(r.name), TIERS["azure"]["hot"].name, transitions, expire)
 
-    def rules(self) -> dict[str, Callable[[PlannedResource], tuple[float, float, float, str]]]:
+    def rules(self) -> dict[str, Callable[[PlannedResource], Priced]]:
         return {
             "kubernetes:karpenter.sh/v1:NodePool": self.gpu_pool,
             "aws:eks/nodeGroup:NodeGroup": self.system_nodes,

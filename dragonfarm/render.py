@@ -43,18 +43,16 @@ def money(value: float, currency: str = "USD") -> str:
 def print_estimate(est, console: Console) -> None:
     from rich.table import Table
 
-    from dragonfarm.plan import LAYERS
-
     console.print(f"[yellow]Cost estimate of stack {est.stack} ({est.cloud}) from its offline plan and usage profile; "
                   f"prices from dragonfarm/prices/ (each row has its source and date).[/]")
     layers = Table(title="Monthly cost by layer", show_lines=False)
     for column in ("layer", "estimate", "naive setup", "floor"):
         layers.add_column(column, justify="right" if column != "layer" else "left")
+    monthly, naive, floor = est.by_layer("monthly"), est.by_layer("naive"), est.by_layer("floor")
     for layer in (*LAYERS, "farm"):
-        lines = [line for line in est.lines if line.layer == layer and line.status == "priced"]
-        if lines:
-            layers.add_row(layer, money(sum(l.monthly for l in lines), est.currency), money(sum(l.naive for l in lines), est.currency),
-                           money(sum(l.floor for l in lines), est.currency))
+        if layer in monthly:
+            layers.add_row(layer, money(monthly[layer], est.currency), money(naive[layer], est.currency),
+                           money(floor[layer], est.currency))
     layers.add_row("[bold]total[/]", f"[bold]{money(est.total, est.currency)}[/]", money(est.naive_total, est.currency),
                    money(est.floor_total, est.currency))
     console.print(layers)
