@@ -30,6 +30,7 @@ Status = Literal["priced", "free", "usage", "unpriced"]
 Priced = tuple[float, float, float, str]
 DEFAULT_BARN_HOURS = 176.0  # 8 h x 22 working days: what the idle stop keeps a dev box near
 NO_HISTORY_DAYS = 30  # a bucket with ingest but no stored GB and no expiry: one month of data
+EGRESS = "farm:egress"  # the farm-level line for internet egress (not a resource, so no URN)
 
 
 @dataclass
@@ -355,9 +356,9 @@ def estimate(plan: Plan, prices: Catalog | None = None) -> Estimate:
     if egress:
         try:
             cost = round(egress * pricer.fee("egress"), 2)
-            est.lines.append(Line(urn="farm:egress", name="internet egress", type="egress", layer="farm", status="priced",
+            est.lines.append(Line(urn=EGRESS, name="internet egress", type="egress", layer="farm", status="priced",
                                   monthly=cost, naive=cost, floor=0.0, detail=f"{egress:g} GB"))
         except MissingPrice as exc:
-            est.lines.append(Line(urn="farm:egress", name="internet egress", type="egress", layer="farm", status="unpriced",
+            est.lines.append(Line(urn=EGRESS, name="internet egress", type="egress", layer="farm", status="unpriced",
                                   detail=str(exc)))
     return est

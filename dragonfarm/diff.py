@@ -10,9 +10,9 @@ checkpoints or a running training job is lost. This reads offline Plans: it is n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
-from dragonfarm.cost import Estimate, estimate
+from dragonfarm.cost import EGRESS, Estimate, estimate
 from dragonfarm.plan import Plan, PlannedResource, layer_of
 
 Kind = Literal["add", "remove", "update", "replace"]
@@ -98,6 +98,11 @@ def changed_paths(base: Any, head: Any, path: str = "", depth: int = 3) -> list[
     return out
 
 
+def under(path: str, roots: Iterable[str]) -> bool:
+    """Whether an input path is one of `roots` or inside one (e.g. 'spec.template.spec' under 'spec.template')."""
+    return any(path == root or path.startswith(root + ".") for root in roots)
+
+
 def _danger(kind: Kind, r: PlannedResource, paths: list[str]) -> str:
     if kind in ("remove", "replace"):
         verb = "DESTROYS" if kind == "remove" else "REPLACES"
@@ -108,8 +113,7 @@ def _danger(kind: Kind, r: PlannedResource, paths: list[str]) -> str:
         if r.type in NODE_POOLS:
             return f"{verb} a node pool or cluster: running jobs are evicted"
     if kind == "update" and r.type in DRIFTS_NODES:
-        prefix = DRIFTS_NODES[r.type]
-        if any(p.startswith(prefix) for p in paths):
+        if any(under(p, [DRIFTS_NODES[r.type]]) for p in paths):
             return "Karpenter drift: running nodes of this pool are replaced (jobs on them are evicted)"
     return ""
 
@@ -144,24 +148,21 @@ def diff_plans(base: Plan, head: Plan) -> PlanDiff:
     for urn in sorted(set(b) & set(h)):
         old, new = b[urn], h[urn]
         # Inputs under ignoreChanges are not updated by the engine, so they are not changes.
-        paths = [p for p in changed_paths(old.inputs, new.inputs)
-                 if not any(p == ignored or p.startswith(ignored + ".") for ignored in new.ignoreChanges)]
+        paths = [p for p in changed_paths(old.inputs, new.inputs) if not under(p, new.ignoreChanges)]
         if old.protect != new.protect:
             paths.append("(protect)")
         base_c, head_c = cost(base_lines, urn), cost(head_lines, urn)
         if not paths and base_c == head_c:
             continue
-        forced = [p for p in paths if any(p == k or p.startswith(k + ".") for k in REPLACED_BY.get(new.type, ()))]
-        kind: Kind = "replace" if forced else "update"
+        kind: Kind = "replace" if any(under(p, REPLACED_BY.get(new.type, ())) for p in paths) else "update"
         change = Change(kind, new.type, new.name, layer_of(head, new), urn, base_c, head_c, paths, _danger(kind, old, paths))
         if not paths:
             change.inputs = ["(cost only: usage or price changed)"]
         changes.append(change)
-    for extra in ("farm:egress",):
-        if extra in base_lines or extra in head_lines:
-            base_c, head_c = cost(base_lines, extra), cost(head_lines, extra)
-            if base_c != head_c:
-                changes.append(Change("update", "egress", "internet egress", "farm", extra, base_c, head_c, ["(usage)"]))
+    # Egress is a usage line of the farm, not a resource: it shows only when its cost moves.
+    base_c, head_c = cost(base_lines, EGRESS), cost(head_lines, EGRESS)
+    if base_c != head_c:
+        changes.append(Change("update", "egress", "internet egress", "farm", EGRESS, base_c, head_c, ["(usage)"]))
     order = {"replace": 0, "remove": 1, "add": 2, "update": 3}
     changes.sort(key=lambda c: (not c.danger, order[c.kind], c.layer, c.name))
     return PlanDiff(base, head, base_cost, head_cost, changes)
