@@ -56,9 +56,6 @@ class PlannedResource:
     deleteBeforeReplace: bool = False
     aliases: int = 0
 
-    def layer_name(self, plan: "Plan") -> str:
-        return layer_of(plan, self)
-
 
 @dataclass
 class Plan:
@@ -75,13 +72,14 @@ class Plan:
     currency: str = "USD"
     usage: dict[str, Any] = field(default_factory=dict)
     notice: str = NOTICE
+    _layers: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_json(self) -> str:
         body = {
             "notice": self.notice, "stack": self.stack, "cloud": self.cloud, "region": self.region,
             "environment": self.environment, "prefix": self.prefix, "budget": self.budget, "currency": self.currency,
             "usage": self.usage,
-            "resources": [{**asdict(r), "layer": layer_of(self, r)} for r in self.resources],
+            "resources": [{**asdict(r), "layer": self.layers()[r.urn]} for r in self.resources],
         }
         return json.dumps(body, indent=2, sort_keys=True, default=str)
 
@@ -95,6 +93,24 @@ class Plan:
 
     def by_urn(self) -> dict[str, PlannedResource]:
         return {r.urn: r for r in self.resources}
+
+    def layers(self) -> dict[str, str]:
+        """The layer of every resource by URN: that of its nearest ancestor component with a layer.
+
+        Worked out once per Plan (resources do not change after planning).
+        """
+        if self._layers is None:
+            urns = self.by_urn()
+            found: dict[str, str] = {}
+
+            def of(urn: str) -> str:
+                if urn not in found:
+                    r = urns.get(urn)
+                    found[urn] = "farm" if r is None else (_component_layer(r.type) or of(r.parent))
+                return found[urn]
+
+            self._layers = {r.urn: of(r.urn) for r in self.resources}
+        return self._layers
 
     def of_type(self, type_token: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_token]
@@ -118,19 +134,19 @@ _LAYER_OF_CLASS = {"Fence": "fence", "Trough": "trough", "Barn": "barn", "Breedi
                    "GpuStack": "breeding_ground", "Ledger": "ledger"}
 
 
+def _component_layer(type_token: str) -> str | None:
+    """The layer a dragonfarm component type stands for, or None for any other type."""
+    if not type_token.startswith("dragonfarm:index:"):
+        return None
+    cls = type_token.removeprefix("dragonfarm:index:")
+    for prefix in ("Aws", "Gcp", "Azure"):
+        cls = cls.removeprefix(prefix)
+    return _LAYER_OF_CLASS.get(cls)
+
+
 def layer_of(plan: Plan, resource: PlannedResource) -> str:
-    """The layer a resource belongs to: that of its nearest ancestor component with a layer."""
-    urns = plan.by_urn()
-    current: PlannedResource | None = resource
-    while current is not None:
-        if current.type.startswith("dragonfarm:index:"):
-            cls = current.type.removeprefix("dragonfarm:index:")
-            for prefix in ("Aws", "Gcp", "Azure"):
-                cls = cls.removeprefix(prefix)
-            if cls in _LAYER_OF_CLASS:
-                return _LAYER_OF_CLASS[cls]
-        current = urns.get(current.parent)
-    return "farm"
+    """The layer a resource belongs to (see Plan.layers)."""
+    return plan.layers()[resource.urn]
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):

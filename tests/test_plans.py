@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from dragonfarm.plan import NOTICE, PlanError, Plan, typo_keys
+from dragonfarm.plan import NOTICE, Plan, PlanError, layer_of, typo_keys
 from tests.conftest import ROOT, STACKS, planned
 
 INVENTORY = ROOT / "tests" / "inventory"
@@ -61,7 +61,7 @@ def test_every_cloud_resource_sits_in_a_layer():
     for stack in STACKS:
         plan = planned(stack)
         stray = [r.name for r in plan.resources if r.custom and not r.type.startswith("pulumi:providers:")
-                 and r.layer_name(plan) == "farm"]
+                 and layer_of(plan, r) == "farm"]
         assert stray == [], stack
 
 
