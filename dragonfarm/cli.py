@@ -1,8 +1,12 @@
 """The dragonfarm command line.
 
-    dragonfarm plan <stack> [--json]     offline plan (under mocks; not a pulumi preview)
+    dragonfarm plan <stack> [--json]              offline plan (under mocks; not a pulumi preview)
+    dragonfarm cost <stack|plan.json> [--json]    monthly cost estimate against the budget
+    dragonfarm diff <base> <head> [--format]      changes, cost delta and unsafe changes between two plans
+    dragonfarm prices refresh [--cloud]           rebuild compute prices from the public price lists
 
-Exit status: 0 done, 2 bad input (one line per problem on stderr), 1 anything else that failed.
+Exit status: 0 done; 1 failed; 2 bad input (one line per problem on stderr); 3 estimate over budget
+(--fail-over-budget); 4 unsafe change (--fail-on-danger).
 """
 
 from __future__ import annotations
@@ -10,14 +14,14 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="dragonfarm: GPU AI platforms on AWS, GCP and Azure, cheap and secure by default.")
 
-BAD_INPUT = 2
+FAILED, BAD_INPUT, OVER_BUDGET, UNSAFE = 1, 2, 3, 4
 
 
 @app.callback()
@@ -25,7 +29,7 @@ def _group() -> None:
     """Keep subcommands explicit (`dragonfarm plan ...`)."""
 
 
-def fail(lines: str, code: int) -> None:
+def fail(lines: str, code: int) -> NoReturn:
     for line in lines.splitlines():
         print(f"error: {line}", file=sys.stderr)
     raise typer.Exit(code)
@@ -42,8 +46,7 @@ def load_plan(stack: str):
     except (ConfigError, StackNotFound) as exc:
         fail(str(exc), BAD_INPUT)
     except PlanError as exc:
-        fail(str(exc), 1)
-    raise AssertionError("unreachable")
+        fail(str(exc), FAILED)
 
 
 @app.command()
@@ -69,8 +72,6 @@ def plan(
     console.print(f"[dim]planned in {time.perf_counter() - started:.2f}s[/]")
 
 
-OVER_BUDGET = 3
-
 prices_app = typer.Typer(no_args_is_help=True, help="The price catalog (dragonfarm/prices/).")
 app.add_typer(prices_app, name="prices")
 
@@ -90,10 +91,8 @@ def prices_refresh(
         updated, kept = refresh(clouds)
     except ValueError as exc:
         fail(str(exc), BAD_INPUT)
-        return
     except OSError as exc:
-        fail(f"price list not reachable ({exc}); the catalog is unchanged", 1)
-        return
+        fail(f"price list not reachable ({exc}); the catalog is unchanged", FAILED)
     for line in kept:
         print(f"kept: {line}")
     print(f"updated {updated} rows of dragonfarm/prices/compute.csv; review the diff before committing")
@@ -128,7 +127,7 @@ def diff(
     base: Annotated[str, typer.Argument(help="Baseline: a Plan JSON file, a stack name, or <stack>@<git revision>.")],
     head: Annotated[str, typer.Argument(help="New: a Plan JSON file, a stack name, or <stack>@<git revision>.")],
     format: Annotated[str, typer.Option("--format", help="text or markdown (a pull-request comment).")] = "text",
-    fail_on_danger: Annotated[bool, typer.Option("--fail-on-danger", help="Exit 4 when a change destroys data or replaces a node pool.")] = False,
+    fail_on_danger: Annotated[bool, typer.Option("--fail-on-danger", help=f"Exit {UNSAFE} when a change destroys data or replaces a node pool.")] = False,
 ) -> None:
     """What changes between two plans: added, changed (which inputs), removed, replaced, and the cost delta."""
     from dragonfarm.diff import diff_plans
@@ -147,7 +146,7 @@ def diff(
 
         print_diff(result, Console())
     if fail_on_danger and result.dangers:
-        raise typer.Exit(4)
+        raise typer.Exit(UNSAFE)
 
 
 def plan_or_json(source: str):
@@ -194,7 +193,7 @@ def plan_at_revision(stack: str, revision: str):
                                  text=True, env={**os.environ, "PYTHONPATH": str(tree)})
             if run.returncode != 0:
                 last = (run.stderr.strip().splitlines() or ["no output"])[-1]
-                fail(f"{stack}@{revision}: the plan at that revision failed: {last}", 1)
+                fail(f"{stack}@{revision}: the plan at that revision failed: {last}", FAILED)
             return Plan.from_json(run.stdout)
         finally:
             subprocess.run(["git", "-C", str(root), "worktree", "remove", "--force", str(tree)], capture_output=True)
