@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable
+from typing import Any
 
 import pulumi
 
@@ -26,9 +26,6 @@ def digest(*parts: str, length: int = 17) -> str:
 def uuid_like(*parts: str) -> str:
     h = digest(*parts, length=32)
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"
-
-
-Outputs = Callable[["FarmMocks", str, dict[str, Any]], tuple[str, dict[str, Any]]]
 
 
 class FarmMocks(pulumi.runtime.Mocks):

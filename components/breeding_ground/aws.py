@@ -27,7 +27,7 @@ from pulumi_kubernetes.helm.v3 import Release
 from components.aws_iam import assume, deny_insecure_transport, policy
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog, charts
-from components.breeding_ground.gpu_stack import CapacityLabel, GpuStack
+from components.breeding_ground.gpu_stack import CapacityLabel, GpuStack, gpu_tolerations
 from components.breeding_ground.spec import BreedingGroundSpec, GpuPoolSpec
 
 SYSTEM_INSTANCE_TYPE = "m7i.large"
@@ -194,7 +194,7 @@ class AwsBreedingGround(FarmComponent):
             # EFA interfaces become schedulable (`vpc.amazonaws.com/efa`) only with this plugin.
             Release(f"{name}-efa-device-plugin", chart=charts.AWS_EFA_DEVICE_PLUGIN.chart, version=charts.AWS_EFA_DEVICE_PLUGIN.version,
                     repository_opts={"repo": charts.AWS_EFA_DEVICE_PLUGIN.repo}, namespace=KARPENTER_NAMESPACE, atomic=True,
-                    values={"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+                    values={"tolerations": gpu_tolerations()},
                     opts=in_cluster)
         return release
 

@@ -49,7 +49,8 @@ def flavor_quotas(spec: BreedingGroundSpec) -> dict[str, int]:
     return dict(sorted(quotas.items(), key=lambda item: item[0] != "spot"))
 
 
-def _gpu_tolerations() -> list[dict[str, str]]:
+def gpu_tolerations() -> list[dict[str, str]]:
+    """Tolerating the GPU taint: what every pod meant to run on GPU nodes carries."""
     return [{"key": GPU_TAINT.key, "operator": "Exists", "effect": GPU_TAINT.effect}]
 
 
@@ -62,9 +63,9 @@ class GpuStack(FarmComponent):
         releases = []
         if device_plugin:
             releases.append(self._release(f"{name}-nvidia-device-plugin", "nvidia-device-plugin", charts.NVIDIA_DEVICE_PLUGIN,
-                                          {"tolerations": _gpu_tolerations()}))
+                                          {"tolerations": gpu_tolerations()}))
         releases.append(self._release(f"{name}-dcgm-exporter", "gpu-monitoring", charts.DCGM_EXPORTER,
-                                      {"tolerations": _gpu_tolerations(), "serviceMonitor": {"enabled": False}}))
+                                      {"tolerations": gpu_tolerations(), "serviceMonitor": {"enabled": False}}))
         kueue = self._release(f"{name}-kueue", "kueue-system", charts.KUEUE, {})
         after_kueue = self.child(depends_on=[kueue])
 
@@ -73,7 +74,7 @@ class GpuStack(FarmComponent):
             CustomResource(f"{name}-flavor-{capacity_type}", api_version=KUEUE_API, kind="ResourceFlavor",
                            metadata={"name": capacity_type},
                            spec={"nodeLabels": {capacity_label.key: capacity_label.value(capacity_type)},
-                                 "tolerations": _gpu_tolerations()},
+                                 "tolerations": gpu_tolerations()},
                            opts=after_kueue)
         CustomResource(f"{name}-cluster-queue", api_version=KUEUE_API, kind="ClusterQueue", metadata={"name": "gpu"},
                        spec={"namespaceSelector": {},
