@@ -87,8 +87,7 @@ class AwsBreedingGround(FarmComponent):
         provider = k8s.Provider(f"{name}-k8s", kubeconfig=kubeconfig(cluster, region), enable_server_side_apply=True,
                                 opts=self.child())
         in_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
-        self.discovery_tag = discovery_tag
-        karpenter = self._karpenter(name, spec, region, cluster, key_arn, in_cluster)
+        karpenter = self._karpenter(name, spec, region, cluster, key_arn, discovery_tag, in_cluster)
         GpuStack(f"{name}-gpu", spec, capacity_label=CAPACITY_LABEL,
                  opts=pulumi.ResourceOptions(parent=self, providers=[provider], depends_on=[karpenter]))
         self.finish({"cluster_name": self.cluster_name})
@@ -143,6 +142,7 @@ class AwsBreedingGround(FarmComponent):
                       pod_identity_associations=identities, opts=self.child(depends_on=[agent]))
 
     def _karpenter(self, name: str, spec: BreedingGroundSpec, region: str, cluster: eks.Cluster, key_arn: pulumi.Input[str],
+                   discovery_tag: str,
                    in_cluster: pulumi.ResourceOptions) -> Release:
         node_role = iam.Role(f"{name}-karpenter-nodes", name=f"{name}-karpenter-nodes", assume_role_policy=assume("ec2.amazonaws.com"),
                              opts=self.child())
@@ -186,7 +186,7 @@ class AwsBreedingGround(FarmComponent):
         after = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[release]))
         for key, pool in spec.gpu_pools.items():
             CustomResource(f"{name}-nodeclass-{key}", api_version="karpenter.k8s.aws/v1", kind="EC2NodeClass",
-                           metadata={"name": key}, spec=node_class_spec(self.discovery_tag, pool, node_role.name, cluster, key_arn),
+                           metadata={"name": key}, spec=node_class_spec(discovery_tag, pool, node_role.name, cluster, key_arn),
                            opts=after)
             CustomResource(f"{name}-nodepool-{key}", api_version="karpenter.sh/v1", kind="NodePool", metadata={"name": key},
                            spec=node_pool_spec(key, pool, key), opts=after)
