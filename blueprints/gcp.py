@@ -31,7 +31,7 @@ class GcpFarm(FarmComponent):
                               environment=farm.environment, protect_data=farm.prod, opts=layer)
         self.troughs = {
             key: GcpTrough(f"{name}-{key}", spec, bucket_name=bucket_name("gcp", farm.prefix, key, spec.name), project=farm.project,
-                           region=farm.region, key_id=self.fence.key_id, labels=labels, protect_data=farm.prod, opts=layer)
+                           region=farm.region, key_id=self.fence.key_id, protect_data=farm.prod, opts=layer)
             for key, spec in farm.troughs.items()
         }
         self.ledger = GcpLedger(f"{name}-ledger", farm.ledger, farm=name, project=farm.project, opts=layer)

@@ -37,7 +37,7 @@ class GcpTrough(FarmComponent):
     bucket_name: pulumi.Output[str]
 
     def __init__(self, name: str, spec: TroughSpec, *, bucket_name: str, project: str, region: str, key_id: pulumi.Input[str],
-                 labels: dict[str, str], protect_data: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
+                 protect_data: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts, protect_data)
         if spec.existing_bucket is not None:
             self.bucket_name = pulumi.Output.from_input(spec.existing_bucket)
@@ -48,7 +48,8 @@ class GcpTrough(FarmComponent):
             uniform_bucket_level_access=True, public_access_prevention="enforced",
             versioning={"enabled": spec.versioning}, encryption={"default_kms_key_name": key_id},
             lifecycle_rules=lifecycle_rules(spec.effective_lifecycle(), spec.versioning),
-            labels={**labels, "dragonfarm-purpose": spec.purpose.value}, force_destroy=not protect_data,
+            # The farm's cost labels come from the provider's default labels.
+            labels={"dragonfarm-purpose": spec.purpose.value}, force_destroy=not protect_data,
             opts=self.stateful())
         self.bucket_name = bucket.name
         self.finish({"bucket_name": self.bucket_name})
