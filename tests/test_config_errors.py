@@ -108,25 +108,21 @@ def test_budget_is_required():
         "s.yaml: dragonfarm:ledger.monthly_budget: got nothing; allowed: a value (this key is required)"]
 
 
-def test_lifecycle_days_out_of_order():
+@pytest.mark.parametrize("trough,lifecycle,line", [
+    # out of order
+    ("logs", {"cold_after_days": 20}, "troughs.logs.lifecycle.cold_after_days: got 20; "
+     "allowed: at least 60 (cool_after_days 30 + STANDARD_IA minimum storage duration 30 days)"),
+    # leaves a class before its minimum storage duration
+    ("logs", {"expire_after_days": 120}, "troughs.logs.lifecycle.expire_after_days: got 120; "
+     "allowed: at least 180 (cold_after_days 90 + GLACIER minimum storage duration 90 days)"),
+    # earlier than S3 moves objects
+    ("datasets", {"cool_after_days": 10}, "troughs.datasets.lifecycle.cool_after_days: got 10; "
+     "allowed: at least 30 (aws moves objects to STANDARD_IA no earlier)"),
+])
+def test_lifecycle_days(trough, lifecycle, line):
     config = aws()
-    config["dragonfarm:troughs"]["logs"]["lifecycle"] = {"cold_after_days": 20}
-    assert errors(config) == ["s.yaml: dragonfarm:troughs.logs.lifecycle.cold_after_days: got 20; "
-                              "allowed: at least 60 (cool_after_days 30 + STANDARD_IA minimum storage duration 30 days)"]
-
-
-def test_lifecycle_leaves_a_class_before_its_minimum_duration():
-    config = aws()
-    config["dragonfarm:troughs"]["logs"]["lifecycle"] = {"expire_after_days": 120}
-    assert errors(config) == ["s.yaml: dragonfarm:troughs.logs.lifecycle.expire_after_days: got 120; "
-                              "allowed: at least 180 (cold_after_days 90 + GLACIER minimum storage duration 90 days)"]
-
-
-def test_lifecycle_transition_earlier_than_s3_allows():
-    config = aws()
-    config["dragonfarm:troughs"]["datasets"]["lifecycle"] = {"cool_after_days": 10}
-    assert errors(config) == ["s.yaml: dragonfarm:troughs.datasets.lifecycle.cool_after_days: got 10; "
-                              "allowed: at least 30 (aws moves objects to STANDARD_IA no earlier)"]
+    config["dragonfarm:troughs"][trough]["lifecycle"] = lifecycle
+    assert errors(config) == [f"s.yaml: dragonfarm:{line}"]
 
 
 def test_s3_bucket_name_rules():
