@@ -156,26 +156,30 @@ def gcp_prices(region: str, skus: Iterable[str], fetch: Fetch, api_key: str) -> 
 # ---- the catalog file ----------------------------------------------------------------------------
 
 
+def _fetch_prices(cloud: str, region: str, skus: list[str], fetch: Fetch, gcp_api_key: str | None) -> tuple[dict[str, Price], str]:
+    """Prices of `skus` from the cloud's public price list, and the source to record."""
+    if cloud == "aws":
+        return aws_prices(region, skus, fetch), f"{AWS_OFFER.format(region=region)} + {AWS_SPOT}"
+    if cloud == "azure":
+        return azure_prices(region, skus, fetch), "Azure Retail Prices API"
+    key = gcp_api_key or os.environ.get("GCP_API_KEY")
+    if not key:
+        raise ValueError("GCP_API_KEY: got nothing; allowed: a Google Cloud API key (the Cloud Billing Catalog API needs one)")
+    return gcp_prices(region, skus, fetch, key), "Cloud Billing Catalog API (services/6F81-5844-456A)"
+
+
 def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICES_DIR, today: str | None = None,
             gcp_api_key: str | None = None) -> tuple[int, list[str]]:
     """Refresh compute.csv in `folder` for `clouds`; returns (rows updated, rows kept with the reason)."""
     path = folder / "compute.csv"
-    rows = list(csv.DictReader(path.open(newline="")))
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
     today = today or dt.date.today().isoformat()
     updated, kept = 0, []
     for cloud in clouds:
         for region in sorted({r["region"] for r in rows if r["cloud"] == cloud}):
             skus = sorted({r["sku"] for r in rows if r["cloud"] == cloud and r["region"] == region}
                           | {i.instance_type for i in gpu_catalog.all_instances() if i.cloud == cloud})
-            if cloud == "aws":
-                found, source = aws_prices(region, skus, fetch), f"{AWS_OFFER.format(region=region)} + {AWS_SPOT}"
-            elif cloud == "azure":
-                found, source = azure_prices(region, skus, fetch), "Azure Retail Prices API"
-            else:
-                key = gcp_api_key or os.environ.get("GCP_API_KEY")
-                if not key:
-                    raise ValueError("GCP_API_KEY: got nothing; allowed: a Google Cloud API key (the Cloud Billing Catalog API needs one)")
-                found, source = gcp_prices(region, skus, fetch, key), "Cloud Billing Catalog API (services/6F81-5844-456A)"
+            found, source = _fetch_prices(cloud, region, skus, fetch, gcp_api_key)
             for sku in skus:
                 price = found.get(sku)
                 row = next((r for r in rows if (r["cloud"], r["region"], r["sku"]) == (cloud, region, sku)), None)
