@@ -114,8 +114,19 @@ class FarmConfig(Spec):
         yield from nested("ledger", self.ledger.problems(ctx))
         for key, barn in self.barns.items():
             yield from nested(f"barns.{key}", barn.problems(ctx))
+        yield from self._trough_access_problems()
         pools = {k: p.max_nodes for k, p in (self.breeding_ground.gpu_pools if self.breeding_ground else {}).items()}
         yield from nested("usage", self.usage.problems(pools, list(self.troughs), list(self.barns)))
+
+
+    def _trough_access_problems(self) -> Iterator[Problem]:
+        users: dict[str, dict[str, Any] | None] = {f"barns.{k}.troughs": b.troughs for k, b in self.barns.items()}
+        if self.breeding_ground is not None:
+            users.update({f"breeding_ground.teams.{k}.troughs": t.troughs for k, t in self.breeding_ground.teams.items()})
+        for path, grants in users.items():
+            for key in grants or {}:
+                if key not in self.troughs:
+                    yield Problem(f"{path}.{key}", key, f"a trough of the stack: {', '.join(self.troughs) or 'none'}")
 
 
 def _tag_problems(cloud: str, tags: dict[str, str]) -> Iterator[Problem]:

@@ -82,3 +82,22 @@ def ordered(pairs: list[tuple[str, int | None]]) -> Iterator[tuple[str, int, str
     present = [(name, value) for name, value in pairs if value is not None]
     for (a, av), (b, bv) in zip(present, present[1:]):
         yield a, av, b, bv
+
+
+# How each cloud names a person or role that can be given cluster access.
+PRINCIPAL_RULES: dict[str, tuple[str, str]] = {
+    # EKS access entries take IAM role or user ARNs; a role ARN may include a path (EKS user guide,
+    # "Create access entries").
+    "aws": (r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}", "an IAM role or user ARN such as arn:aws:iam::123456789012:role/ml-admins"),
+    "gcp": (r"(user|group|serviceAccount):[^@\s]+@[^@\s]+\.[^@\s]+", "a Google principal such as user:ana@example.com or group:ml@example.com"),
+    "azure": (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "an Entra object id (user or group), a GUID"),
+}
+
+
+def principal_problems(cloud: str, path: str, principals: list[str]) -> Iterator[Problem]:
+    pattern, what = PRINCIPAL_RULES[cloud]
+    for i, principal in enumerate(principals):
+        if not re.fullmatch(pattern, principal):
+            yield Problem(f"{path}[{i}]", principal, what)
+    if len(set(principals)) != len(principals):
+        yield Problem(path, principals, "distinct principals")

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
 from components.breeding_ground import catalog as gpu_catalog
+from components.breeding_ground.spec import POOL_LABEL
 from components.ledger.spec import HOURS_PER_MONTH
 from components.trough.spec import TIERS
 from dragonfarm.plan import Plan, PlannedResource, layer_of
@@ -149,7 +150,8 @@ class Pricer:
         spots = [p.spot for p in prices.values() if p.spot is not None]
         spot_lows = [p.spot_low for p in prices.values() if p.spot_low is not None]
         spot = min(spots) if spots else None
-        hours = float(self.usage.get("gpu_node_hours", {}).get(pool, 0.0))
+        # The pool's warm nodes (priced on their node group) run part of its hours.
+        hours = max(0.0, float(self.usage.get("gpu_node_hours", {}).get(pool, 0.0)) - self.warm_hours(pool))
         gpus = gpu_catalog.instance(self.cloud, types[0])
         max_nodes = int(spec["limits"]["nvidia.com/gpu"]) // (gpus.gpus if gpus else 1)
         node_class = self.find("kubernetes:karpenter.k8s.aws/v1:EC2NodeClass", lambda c: c.inputs["metadata"]["name"] == pool)
@@ -173,11 +175,22 @@ class Pricer:
         floor = hours * (min(spot_lows) if spot_lows else on_demand)
         return monthly, naive, floor, ", ".join(notes)
 
-    def system_nodes(self, r: PlannedResource) -> Priced:
+    def warm_hours(self, pool: str) -> float:
+        """Node-hours a month of a GPU pool's warm nodes (an always-on node group below the autoscaler)."""
+        group = self.find("aws:eks/nodeGroup:NodeGroup", lambda g: (g.inputs.get("labels") or {}).get(POOL_LABEL) == pool)
+        return group.inputs["scalingConfig"]["desiredSize"] * HOURS_PER_MONTH if group else 0.0
+
+    def node_group(self, r: PlannedResource) -> Priced:
+        """A managed node group at its fixed size, always on: the system pool, or a GPU pool's warm nodes."""
         nodes = r.inputs["scalingConfig"]["desiredSize"]
         instance_type = r.inputs["instanceTypes"][0]
-        cost = nodes * HOURS_PER_MONTH * self.prices.machine(self.cloud, self.region, instance_type).on_demand
-        return cost, cost, cost, f"{nodes} x {instance_type} on-demand, always on"
+        price = self.prices.machine(self.cloud, self.region, instance_type)
+        spot = r.inputs.get("capacityType") == "SPOT"
+        per_hour = (price.spot or price.on_demand) if spot else price.on_demand
+        cost = nodes * HOURS_PER_MONTH * per_hour
+        naive = nodes * HOURS_PER_MONTH * price.on_demand
+        floor = nodes * HOURS_PER_MONTH * ((price.spot_low or price.spot or price.on_demand) if spot else price.on_demand)
+        return cost, naive, floor, f"{nodes} x {instance_type} {'spot' if spot else 'on-demand'}, always on"
 
     def dev_box(self, r: PlannedResource) -> Priced:
         key = self.key_of(r.name)
@@ -266,7 +279,7 @@ class Pricer:
     def rules(self) -> dict[str, Callable[[PlannedResource], Priced]]:
         return {
             "kubernetes:karpenter.sh/v1:NodePool": self.gpu_pool,
-            "aws:eks/nodeGroup:NodeGroup": self.system_nodes,
+            "aws:eks/nodeGroup:NodeGroup": self.node_group,
             "aws:eks/cluster:Cluster": self.control_plane,
             "aws:ec2/instance:Instance": self.dev_box,
             "aws:ec2/natGateway:NatGateway": self.nat_gateway,
@@ -292,6 +305,9 @@ FREE = frozenset({
     "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/internetGateway:InternetGateway",
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "aws:ec2/vpcEndpoint:VpcEndpoint", "aws:kms/alias:Alias",
     "aws:eks/addon:Addon", "aws:eks/accessEntry:AccessEntry", "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "aws:ec2/launchTemplate:LaunchTemplate", "aws:ec2/tag:Tag",
+    "aws:ec2/securityGroup:SecurityGroup", "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
     "aws:sns/topicPolicy:TopicPolicy", "aws:sqs/queuePolicy:QueuePolicy", "aws:cloudwatch/eventRule:EventRule",
     "aws:cloudwatch/eventTarget:EventTarget", "aws:costexplorer/anomalyMonitor:AnomalyMonitor",
     "aws:costexplorer/anomalySubscription:AnomalySubscription", "aws:budgets/budget:Budget", "aws:budgets/budgetAction:BudgetAction",
@@ -311,6 +327,7 @@ USAGE_BASED = {
     "aws:sns/topic:Topic": "per request and delivery (first million free)",
     "aws:sns/topicSubscription:TopicSubscription": "per email delivery (first thousand free)",
     "aws:sqs/queue:Queue": "per request (first million free)",
+    "aws:scheduler/schedule:Schedule": "per invocation (first 14 million a month free)",
     "azure-native:keyvault:Key": "per key operation",
     "azure-native:privatedns:VirtualNetworkLink": "per DNS query",
     "gcp:pubsub/topic:Topic": "per message volume (first 10 GB a month free)",

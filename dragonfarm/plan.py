@@ -55,6 +55,10 @@ class PlannedResource:
     ignoreChanges: list[str] = field(default_factory=list)
     deleteBeforeReplace: bool = False
     aliases: int = 0
+    dependsOn: list[str] = field(default_factory=list)
+    """URNs the engine waits for before creating this one: explicit depends_on and those its inputs come from."""
+    provider: str = ""
+    """URN of the explicit provider the resource is created through ("" for the default provider)."""
 
 
 @dataclass
@@ -196,6 +200,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom), inputs=_plain(inputs), protect=bool(request.protect),
                 retainOnDelete=bool(request.retainOnDelete), ignoreChanges=sorted(request.ignoreChanges),
                 deleteBeforeReplace=bool(request.deleteBeforeReplace), aliases=len(request.aliases),
+                dependsOn=sorted(set(request.dependencies)),
+                # A provider reference is "<urn>::<id>"; the URN is what identifies it.
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
             ))
         return response
 

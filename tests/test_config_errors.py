@@ -25,6 +25,10 @@ def aws(**changes) -> dict:
     return config
 
 
+# The smallest breeding ground a program can reach: a public endpoint open to one public range.
+REACHABLE = {"deploy_from": "internet", "public_endpoint_cidrs": ["198.18.0.0/15"]}
+
+
 def test_shipped_stacks_are_valid():
     for stack in ("aws-dev", "aws-prod", "gcp-dev", "azure-dev"):
         load_farm(stack_config(stack), source=stack)
@@ -75,24 +79,25 @@ def test_overlapping_cidrs():
 
 
 def test_existing_network_and_cidr_together():
-    (line,) = errors(aws(fence={"cidr": "10.1.0.0/16", "existing_network": {"network_id": "vpc-1", "private_subnet_ids": ["subnet-1"]}}))
+    (line,) = errors(aws(fence={"cidr": "10.1.0.0/16", "existing_network": {"network_id": "vpc-0abc12345",
+                                                                            "private_subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"]}}))
     assert line == ("s.yaml: dragonfarm:fence.cidr: got IPv4Network('10.1.0.0/16'); allowed: leave unset when existing_network "
                     "is given (bring your own network or create one, not both)")
 
 
 def test_min_nodes_above_max_nodes():
-    config = aws(breeding_ground={"gpu_pools": {"train": {"gpu": "a10g", "min_nodes": 3, "max_nodes": 2}}})
+    config = aws(breeding_ground={**REACHABLE, "gpu_pools": {"train": {"gpu": "a10g", "min_nodes": 3, "max_nodes": 2}}})
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.gpu_pools.train.min_nodes: got 3; allowed: at most max_nodes (2)"]
 
 
-def test_warm_gpu_nodes_are_refused_where_the_autoscaler_has_no_minimum():
-    config = aws(breeding_ground={"gpu_pools": {"train": {"gpu": "a10g", "min_nodes": 1}}})
+def test_warm_nodes_are_refused_on_efa_pools():
+    config = aws(breeding_ground={**REACHABLE, "gpu_pools": {"train": {"gpu": "h100", "gpus_per_node": 8, "efa": True, "min_nodes": 1}}})
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.gpu_pools.train.min_nodes: got 1; "
-                              "allowed: 0 on aws (Karpenter GPU pools scale from zero; they keep no warm nodes)"]
+                              "allowed: 0 for an efa pool (warm nodes carry no fabric interfaces)"]
 
 
 def test_gpu_the_cloud_does_not_offer():
-    config = aws(breeding_ground={"gpu_pools": {"train": {"gpu": "a10"}}})
+    config = aws(breeding_ground={**REACHABLE, "gpu_pools": {"train": {"gpu": "a10"}}})
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.gpu_pools.train.gpu: got 'a10'; "
                               "allowed: a GPU aws offers: a100-40gb, a100-80gb, a10g, h100, l4, t4"]
 
@@ -196,7 +201,7 @@ def test_unknown_stack_name_is_bad_input():
 
 def test_layers_a_cloud_does_not_build_yet_fail_at_load():
     config = stack_config("gcp-dev")
-    config["dragonfarm:breeding_ground"] = {"gpu_pools": {"train": {"gpu": "l4"}}}
+    config["dragonfarm:breeding_ground"] = {**REACHABLE, "gpu_pools": {"train": {"gpu": "l4"}}}
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground: got 'breeding_ground'; allowed: unset on gcp: the gcp blueprint "
                               "does not build breeding_ground yet (built on: aws)"]
 
@@ -206,3 +211,115 @@ def test_gcp_budget_needs_a_billing_account():
     del config["dragonfarm:ledger"]["billing_account"]
     assert errors(config) == ["s.yaml: dragonfarm:ledger.billing_account: got nothing; "
                               "allowed: a GCP billing account id such as 012345-6789AB-CDEF01 (required when cloud is gcp)"]
+
+
+# ---- issue: the program must reach its own cluster; what EKS refuses is refused at load ----------------
+
+
+def bg(**changes) -> dict:
+    config = aws()
+    config["dragonfarm:breeding_ground"].update(changes)
+    return config
+
+
+def test_the_deploy_path_is_an_explicit_choice():
+    config = aws()
+    del config["dragonfarm:breeding_ground"]["deploy_from"]
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.deploy_from: got nothing; allowed: a value (this key is required)"]
+
+
+def test_a_cluster_the_program_could_not_reach_is_refused():
+    (line,) = errors(bg(public_endpoint_cidrs=[]))
+    assert line.startswith("s.yaml: dragonfarm:breeding_ground.public_endpoint_cidrs: got []; allowed: the public CIDRs of the machines")
+    (line,) = errors(bg(deploy_from="inside-network", public_endpoint_cidrs=[]))
+    assert line.startswith("s.yaml: dragonfarm:breeding_ground.runner_cidrs: got []; allowed: the private CIDRs of the runners")
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "10.0.0.0/8", "192.168.1.0/24"])
+def test_public_endpoint_cidrs_are_public_and_narrower_than_everything(cidr):
+    # A public endpoint sees the caller's public address: a private range never matches, 0.0.0.0/0 opens the API to all.
+    assert errors(bg(public_endpoint_cidrs=[cidr])) == [
+        f"s.yaml: dragonfarm:breeding_ground.public_endpoint_cidrs[0]: got '{cidr}'; allowed: a public CIDR narrower than "
+        "0.0.0.0/0 (a public endpoint sees the caller's public address)"]
+
+
+def test_runner_cidrs_are_private():
+    config = bg(deploy_from="inside-network", public_endpoint_cidrs=[], runner_cidrs=["8.8.8.0/24"])
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.runner_cidrs[0]: got '8.8.8.0/24'; allowed: a private CIDR "
+                              "(RFC 1918 or 100.64.0.0/10) inside or connected to the farm's network"]
+
+
+def test_kubernetes_version_outside_eks_standard_support_is_refused():
+    # EKS release calendar: 1.31 standard support ended 2025-11-26 (before today, 2026-11-24 or later).
+    (line,) = errors(bg(kubernetes_version="1.31"))
+    assert line.startswith("s.yaml: dragonfarm:breeding_ground.kubernetes_version: got '1.31'; allowed: a version in aws standard support")
+    assert "1.31 left standard support on 2025-11-26" in line
+    (line,) = errors(bg(kubernetes_version="1.99"))
+    assert line.endswith("(not a version aws offers)")
+
+
+def test_version_window_is_data_with_dates():
+    from datetime import date
+
+    from components.breeding_ground import versions
+
+    # 1.34: released 2025-10-02, standard support until 2026-12-02 (EKS release calendar).
+    assert versions.problem("aws", "1.34", date(2026, 12, 1)) is None
+    assert "left standard support on 2026-12-02" in versions.problem("aws", "1.34", date(2026, 12, 2))
+    assert "not released on aws until 2025-10-02" in versions.problem("aws", "1.34", date(2025, 9, 1))
+
+
+@pytest.mark.parametrize("team", ["default", "kube-system", "kube-fun"])
+def test_team_names_the_cluster_already_uses_are_refused(team):
+    config = aws()
+    config["dragonfarm:breeding_ground"]["teams"] = {team: {"gpu_quota": 1}}
+    assert errors(config) == [f"s.yaml: dragonfarm:breeding_ground.teams.{team}: got '{team}'; allowed: a team name that is not a "
+                              "namespace the cluster already has (default, kube-*)"]
+
+
+def test_guaranteed_quotas_cannot_exceed_what_the_pools_supply():
+    # aws-dev pools: train 2 nodes x 4 GPUs + infer 4 x 1 = 12 GPUs; research 8 + serving 5 = 13.
+    config = aws()
+    config["dragonfarm:breeding_ground"]["teams"]["serving"]["gpu_quota"] = 5
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.teams.serving.gpu_quota: got 5; allowed: a quota that keeps the "
+                              "teams' guaranteed GPUs within what the pools supply (12; 8 already guaranteed to teams before it)"]
+
+
+def test_people_are_iam_principal_arns():
+    config = bg(admins=["alice@example.com"])
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.admins[0]: got 'alice@example.com'; allowed: an IAM role or user ARN "
+                              "such as arn:aws:iam::123456789012:role/ml-admins"]
+
+
+def test_trough_access_names_a_trough_of_the_stack():
+    config = aws()
+    config["dragonfarm:breeding_ground"]["teams"]["serving"]["troughs"] = {"feature-store": "read"}
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.teams.serving.troughs.feature-store: got 'feature-store'; "
+                              "allowed: a trough of the stack: datasets, checkpoints, models, logs"]
+    config = aws()
+    config["dragonfarm:barns"]["devbox"]["troughs"] = {"models": "write"}
+    (line,) = errors(config)
+    assert line.startswith("s.yaml: dragonfarm:barns.devbox.troughs.models: got 'write'; allowed: one of read or read-write")
+
+
+def test_an_existing_network_needs_real_ids_and_two_zones():
+    one = {"network_id": "vpc-0abc12345", "private_subnet_ids": ["subnet-0aaa1111"]}
+    assert errors(aws(fence={"existing_network": one})) == [
+        "s.yaml: dragonfarm:fence.existing_network.private_subnet_ids: got ['subnet-0aaa1111']; allowed: at least 2 distinct "
+        "subnets on aws, one per zone"]
+    bad = {"network_id": "my-vpc", "private_subnet_ids": ["subnet-0aaa1111", "10.0.1.0/24"]}
+    assert errors(aws(fence={"existing_network": bad})) == [
+        "s.yaml: dragonfarm:fence.existing_network.network_id: got 'my-vpc'; allowed: a VPC id such as vpc-0123456789abcdef0",
+        "s.yaml: dragonfarm:fence.existing_network.private_subnet_ids[1]: got '10.0.1.0/24'; allowed: a subnet id such as "
+        "subnet-0123456789abcdef0"]
+
+
+def test_dev_box_stop_time_and_zone():
+    config = aws()
+    config["dragonfarm:barns"]["devbox"]["nightly_stop"] = "25:00"
+    (line,) = errors(config)
+    assert line.startswith("s.yaml: dragonfarm:barns.devbox.nightly_stop: got '25:00'; allowed: String should match pattern")
+    config = aws()
+    config["dragonfarm:barns"]["devbox"]["time_zone"] = "Mars/Olympus"
+    assert errors(config) == ["s.yaml: dragonfarm:barns.devbox.time_zone: got 'Mars/Olympus'; allowed: an IANA time zone such as "
+                              "UTC or Europe/Berlin"]

@@ -54,6 +54,7 @@ def test_removing_a_bucket_is_a_destroy(tmp_path):
     def edit(c):
         c["dragonfarm:troughs"].pop("logs")
         c["dragonfarm:usage"]["storage"].pop("logs")
+        c["dragonfarm:breeding_ground"]["teams"]["serving"]["troughs"].pop("logs")
 
     d = changed(edit, tmp_path)
     removed = [c for c in d.changes if c.kind == "remove"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Iterator
 
 from pydantic import Field
 
 from components.breeding_ground import catalog
-from components.schema import Context, Problem, Spec
+from components.schema import Context, Key, Problem, Spec
+from components.trough.spec import Access
 
 
 class BarnSpec(Spec):
@@ -16,13 +18,21 @@ class BarnSpec(Spec):
     gpus: int = Field(default=1, ge=1)
     """GPUs on the dev box."""
     idle_minutes: int = Field(default=60, ge=10, le=1440)
-    """Stop the box after this many minutes of low CPU and GPU use, so a forgotten box does not run all weekend."""
+    """Stop the box after this many minutes of low CPU and GPU use and no login session, so a forgotten box does not run all weekend."""
     disk_gb: int = Field(default=200, ge=50, le=16384)
     """Encrypted root volume size."""
     spot: bool = False
     """Run the box on spot capacity (cheaper; may be interrupted)."""
+    nightly_stop: str | None = Field(default="21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    """Backstop: stop the box every day at this time (HH:MM in time_zone), busy or not. null: no nightly stop."""
+    time_zone: str = Field(default="UTC", pattern=r"^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$")
+    """IANA time zone of nightly_stop, e.g. Europe/Berlin."""
+    troughs: dict[Key, Access] | None = None
+    """Troughs the box may use and how (read / read-write). Default: by purpose, as for teams."""
 
     def problems(self, ctx: Context) -> Iterator[Problem]:
+        if self.time_zone not in zoneinfo.available_timezones():
+            yield Problem("time_zone", self.time_zone, "an IANA time zone such as UTC or Europe/Berlin")
         offered = catalog.gpus_on(ctx.cloud)
         if self.gpu not in offered:
             yield Problem("gpu", self.gpu, f"a GPU {ctx.cloud} offers: {', '.join(offered)}")

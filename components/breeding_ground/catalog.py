@@ -23,6 +23,8 @@ class GpuInstance:
     memory_gib: int
     fabric: bool
     """Has a high-speed GPU fabric (AWS EFA, Azure InfiniBand, GCP GPUDirect)."""
+    fabric_interfaces: int
+    """AWS: EFA interfaces the instance type supports (what a node offers as `vpc.amazonaws.com/efa`); 0 elsewhere."""
     accelerator: str
     """GCP accelerator type name, for node pools that must name it; empty elsewhere."""
 
@@ -34,6 +36,7 @@ def all_instances() -> tuple[GpuInstance, ...]:
             GpuInstance(
                 cloud=row["cloud"], instance_type=row["instance_type"], gpu=row["gpu"], gpus=int(row["gpus"]),
                 vcpus=int(row["vcpus"]), memory_gib=int(row["memory_gib"]), fabric=row["fabric"] == "yes",
+                fabric_interfaces=int(row["fabric_interfaces"] or 0),
                 accelerator=row["accelerator"],
             )
             for row in csv.DictReader(handle)

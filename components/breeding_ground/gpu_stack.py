@@ -1,13 +1,19 @@
 """GpuStack: the cloud-neutral in-cluster GPU stack (pulumi-kubernetes), reused by every blueprint.
 
-- NVIDIA device plugin (GPUs become schedulable `nvidia.com/gpu`) and DCGM exporter (GPU utilisation
-  metrics, the signal for idle detection), both tolerating the GPU taint;
-- Kueue with one ResourceFlavor per capacity type and one ClusterQueue `gpu` whose quota per flavor
-  is the GPUs the pools can offer of that type, spot flavor listed (so tried) first;
-- one namespace per team with a Kueue LocalQueue, a ResourceQuota and a default-deny-ingress
-  NetworkPolicy (pods take traffic only from their own namespace).
+- NVIDIA device plugin (GPUs become schedulable `nvidia.com/gpu`; skipped where the cloud runs its own)
+  and DCGM exporter (GPU utilisation metrics), both only on GPU nodes (they select the farm's GPU node
+  label) and tolerating every GPU pool's taints;
+- Kueue: one ResourceFlavor per GPU pool (it selects the pool's nodes by the farm's pool label, so a
+  spot-with-fallback pool is one flavor whose jobs land on spot or on-demand, whichever the autoscaler
+  gets), one ClusterQueue per team in one cohort with the team's `gpu_quota` as its nominal quota, and
+  a lender queue holding the rest of what the pools supply: the cohort's nominal quotas add up to
+  exactly what the pools can supply, and a team borrows idle capacity beyond its own quota;
+- per team: a namespace (Pod Security labels), a LocalQueue `gpu`, a ResourceQuota, a NetworkPolicy
+  that admits ingress from the same namespace only, and the `workload` ServiceAccount the blueprint
+  binds to the team's cloud identity.
 
-Which node label tells spot from on-demand differs per cloud; the blueprint passes it in.
+Helm releases are named explicitly: pulumi-kubernetes otherwise appends a random suffix, and Helm
+refuses release names longer than 53 characters.
 """
 
 from __future__ import annotations
@@ -16,89 +22,177 @@ from dataclasses import dataclass
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core.v1 import Namespace, ResourceQuota
+from pulumi_kubernetes.core.v1 import Namespace, ResourceQuota, ServiceAccount
 from pulumi_kubernetes.helm.v3 import Release
 from pulumi_kubernetes.networking.v1 import NetworkPolicy, NetworkPolicySpecArgsDict
 
 from components.base import FarmComponent, token
-from components.breeding_ground import charts
-from components.breeding_ground.spec import BreedingGroundSpec, GPU_TAINT
+from components.breeding_ground import catalog, charts
+from components.breeding_ground.spec import GPU_NODE_LABEL, POOL_LABEL, BreedingGroundSpec, GpuPoolSpec
 
 GPU = "nvidia.com/gpu"
+# Extended resource an EFA pod requests (AWS EFA device plugin); covered by Kueue only where a pool has EFA.
+EFA = "vpc.amazonaws.com/efa"
 KUEUE_API = "kueue.x-k8s.io/v1beta1"
+COHORT = "farm"
+LENDER = "farm-shared"
+TEAM_QUEUE = "gpu"
+TEAM_SERVICE_ACCOUNT = "workload"
+# Pod Security Admission: refuse privileged pods in team namespaces, warn about what `restricted` would refuse.
+POD_SECURITY = {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted",
+                "pod-security.kubernetes.io/audit": "restricted"}
+# Cheapest first: Kueue tries a ClusterQueue's flavors in order.
+CAPACITY_ORDER = {"spot": 0, "spot-with-fallback": 1, "on-demand": 2}
+MAX_HELM_RELEASE_NAME = 53  # Helm's own limit (helm/helm pkg/chartutil ValidateReleaseName)
 
 
 @dataclass(frozen=True)
-class CapacityLabel:
-    """The node label a cloud puts on nodes by capacity type, e.g. karpenter.sh/capacity-type=spot."""
+class Supply:
+    """What one GPU pool (or a team's share of it) holds: GPUs, CPU in millicores, memory in MiB, EFA interfaces."""
 
-    key: str
-    spot: str
-    on_demand: str
+    gpus: int
+    cpu_milli: int
+    memory_mib: int
+    efa: int = 0
 
-    def value(self, capacity_type: str) -> str:
-        return self.spot if capacity_type == "spot" else self.on_demand
+    def share(self, gpus: int) -> "Supply":
+        """The part of this supply that goes with `gpus` of its GPUs (CPU, memory and EFA in proportion)."""
+        if self.gpus == 0:
+            return Supply(0, 0, 0, 0)
+        return Supply(gpus, self.cpu_milli * gpus // self.gpus, self.memory_mib * gpus // self.gpus, self.efa * gpus // self.gpus)
+
+    def minus(self, other: "Supply") -> "Supply":
+        return Supply(self.gpus - other.gpus, self.cpu_milli - other.cpu_milli, self.memory_mib - other.memory_mib, self.efa - other.efa)
 
 
-def flavor_quotas(spec: BreedingGroundSpec) -> dict[str, int]:
-    """GPUs each capacity type can supply, spot first. A spot-with-fallback pool counts in both."""
-    quotas: dict[str, int] = {}
+def pool_supply(cloud: str, pool: GpuPoolSpec) -> Supply:
+    """What a pool can physically supply at max_nodes, on its smallest instance type (any type it launches has at least that)."""
+    node = catalog.instances(cloud, pool.gpu, pool.gpus_per_node)[0]
+    efa = min(i.fabric_interfaces for i in catalog.instances(cloud, pool.gpu, pool.gpus_per_node) if i.fabric) if pool.efa else 0
+    return Supply(pool.gpu_limit, pool.max_nodes * node.vcpus * 1000, pool.max_nodes * node.memory_gib * 1024, pool.max_nodes * efa)
+
+
+def flavor_order(spec: BreedingGroundSpec) -> list[str]:
+    """GPU pools in the order Kueue tries them: spot, then spot-with-fallback, then on-demand; by name within each."""
+    return sorted(spec.gpu_pools, key=lambda key: (CAPACITY_ORDER[spec.gpu_pools[key].capacity.value], key))
+
+
+def queue_quotas(spec: BreedingGroundSpec, cloud: str) -> dict[str, dict[str, Supply]]:
+    """Nominal quota per ClusterQueue and flavor: each team's gpu_quota poured into the flavors cheapest
+    first, the lender queue holding what is left, so the cohort's quotas add up to what the pools supply.
+
+    The config refuses guaranteed quotas that add up to more than the pools' GPUs, so every team fits.
+    """
+    left = {key: pool_supply(cloud, pool) for key, pool in spec.gpu_pools.items()}
+    order = flavor_order(spec)
+    quotas: dict[str, dict[str, Supply]] = {}
+    for team in sorted(spec.teams):
+        wanted = spec.teams[team].gpu_quota or 0
+        quotas[team] = {}
+        for key in order:
+            take = left[key].share(min(wanted, left[key].gpus))
+            quotas[team][key] = take
+            left[key] = left[key].minus(take)
+            wanted -= take.gpus
+    if any(s.gpus or s.cpu_milli or s.memory_mib for s in left.values()):
+        quotas[LENDER] = left
+    return quotas
+
+
+def covered_resources(spec: BreedingGroundSpec) -> list[str]:
+    """What every ClusterQueue covers: a pod's CPU and memory requests count too (Kueue does not admit a
+    workload requesting a resource its queue does not cover)."""
+    return ["cpu", "memory", GPU] + ([EFA] if any(p.efa for p in spec.gpu_pools.values()) else [])
+
+
+def _quantities(supply: Supply, resources: list[str]) -> list[dict[str, object]]:
+    values: dict[str, object] = {
+        "cpu": supply.cpu_milli // 1000 if supply.cpu_milli % 1000 == 0 else f"{supply.cpu_milli}m",
+        "memory": f"{supply.memory_mib}Mi", GPU: supply.gpus, EFA: supply.efa}
+    return [{"name": r, "nominalQuota": values[r]} for r in resources]
+
+
+def pool_tolerations(pool: GpuPoolSpec, extra: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """Tolerations for pods meant for this pool's nodes: every taint of the pool, plus taints the cloud adds."""
+    own = [{"key": t.key, "operator": "Exists", "effect": t.effect} for t in pool.taints]
+    return own + [t for t in (extra or []) if t not in own]
+
+
+def gpu_tolerations(spec: BreedingGroundSpec, extra: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """Tolerations that let a GPU DaemonSet onto every GPU pool's nodes."""
+    out: list[dict[str, str]] = []
     for pool in spec.gpu_pools.values():
-        for capacity_type in pool.capacity.capacity_types:
-            quotas[capacity_type] = quotas.get(capacity_type, 0) + pool.gpu_limit
-    return dict(sorted(quotas.items(), key=lambda item: item[0] != "spot"))
+        out += [t for t in pool_tolerations(pool, extra) if t not in out]
+    return out
 
 
-def gpu_tolerations() -> list[dict[str, str]]:
-    """Tolerating the GPU taint: what every pod meant to run on GPU nodes carries."""
-    return [{"key": GPU_TAINT.key, "operator": "Exists", "effect": GPU_TAINT.effect}]
+def on_gpu_nodes(spec: BreedingGroundSpec, extra_tolerations: list[dict[str, str]] | None = None) -> dict[str, object]:
+    """Helm values placing a DaemonSet on GPU nodes only (charts such as dcgm-exporter default to every node)."""
+    return {"nodeSelector": {GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1]}, "tolerations": gpu_tolerations(spec, extra_tolerations)}
 
 
 class GpuStack(FarmComponent):
     TOKEN = token("GpuStack")
 
-    def __init__(self, name: str, spec: BreedingGroundSpec, *, capacity_label: CapacityLabel, device_plugin: bool = True,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, spec: BreedingGroundSpec, *, cloud: str, device_plugin: bool = True,
+                 extra_tolerations: list[dict[str, str]] | None = None,
+                 service_account_annotations: dict[str, dict[str, pulumi.Input[str]]] | None = None,
+                 after: list[pulumi.Resource] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        """`after`: what the releases wait for (nodes to run on, pod networking, DNS): a component's
+        depends_on does not reach its children."""
         super().__init__(name, opts)
-        releases = []
+        self.after = list(after or [])
+        placement = on_gpu_nodes(spec, extra_tolerations)
         if device_plugin:
-            releases.append(self._release(f"{name}-nvidia-device-plugin", "nvidia-device-plugin", charts.NVIDIA_DEVICE_PLUGIN,
-                                          {"tolerations": gpu_tolerations()}))
-        releases.append(self._release(f"{name}-dcgm-exporter", "gpu-monitoring", charts.DCGM_EXPORTER,
-                                      {"tolerations": gpu_tolerations(), "serviceMonitor": {"enabled": False}}))
-        kueue = self._release(f"{name}-kueue", "kueue-system", charts.KUEUE, {})
+            self._release(name, "nvidia-device-plugin", "nvidia-device-plugin", charts.NVIDIA_DEVICE_PLUGIN, placement)
+        self._release(name, "dcgm-exporter", "gpu-monitoring", charts.DCGM_EXPORTER, {**placement, "serviceMonitor": {"enabled": False}})
+        kueue = self._release(name, "kueue", "kueue-system", charts.KUEUE, {})
         after_kueue = self.child(depends_on=[kueue])
 
-        quotas = flavor_quotas(spec)
-        for capacity_type in quotas:
-            CustomResource(f"{name}-flavor-{capacity_type}", api_version=KUEUE_API, kind="ResourceFlavor",
-                           metadata={"name": capacity_type},
-                           spec={"nodeLabels": {capacity_label.key: capacity_label.value(capacity_type)},
-                                 "tolerations": gpu_tolerations()},
+        flavors = flavor_order(spec)
+        for key in flavors:
+            CustomResource(f"{name}-flavor-{key}", api_version=KUEUE_API, kind="ResourceFlavor", metadata={"name": key},
+                           spec={"nodeLabels": {POOL_LABEL: key}, "tolerations": pool_tolerations(spec.gpu_pools[key], extra_tolerations)},
                            opts=after_kueue)
-        CustomResource(f"{name}-cluster-queue", api_version=KUEUE_API, kind="ClusterQueue", metadata={"name": "gpu"},
-                       spec={"namespaceSelector": {},
-                             "queueingStrategy": "BestEffortFIFO",
-                             "resourceGroups": [{"coveredResources": [GPU],
-                                                 "flavors": [{"name": flavor, "resources": [{"name": GPU, "nominalQuota": quota}]}
-                                                             for flavor, quota in quotas.items()]}]},
-                       opts=after_kueue)
+        resources = covered_resources(spec)
+        quotas = queue_quotas(spec, cloud)
+        for queue, per_flavor in quotas.items():
+            selector = {"matchLabels": {"kubernetes.io/metadata.name": queue}} if queue != LENDER else None
+            queue_spec: dict[str, object] = {
+                "cohort": COHORT, "queueingStrategy": "BestEffortFIFO",
+                "resourceGroups": [{"coveredResources": resources,
+                                    "flavors": [{"name": key, "resources": _quantities(per_flavor[key], resources)} for key in flavors]}],
+                # A team gets its guaranteed quota back from borrowers by preempting them.
+                "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
+            }
+            if selector is not None:
+                queue_spec["namespaceSelector"] = selector  # the lender queue selects no namespace: it only lends
+            CustomResource(f"{name}-queue-{queue}", api_version=KUEUE_API, kind="ClusterQueue", metadata={"name": queue},
+                           spec=queue_spec, opts=after_kueue)
+        annotations = service_account_annotations or {}
         for team, team_spec in spec.teams.items():
-            ns = Namespace(f"{name}-team-{team}", metadata={"name": team, "labels": {"dragonfarm.io/team": team}}, opts=self.child())
-            in_ns = self.child(depends_on=[ns, kueue])
+            ns = Namespace(f"{name}-team-{team}", metadata={"name": team, "labels": {"dragonfarm.io/team": team, **POD_SECURITY}},
+                           opts=self.child())
+            in_ns = self.child(depends_on=[ns])
             CustomResource(f"{name}-team-{team}-queue", api_version=KUEUE_API, kind="LocalQueue",
-                           metadata={"name": "gpu", "namespace": team}, spec={"clusterQueue": "gpu"}, opts=in_ns)
-            gpus = team_spec.gpu_quota if team_spec.gpu_quota is not None else spec.total_gpus
+                           metadata={"name": TEAM_QUEUE, "namespace": team}, spec={"clusterQueue": team},
+                           opts=self.child(depends_on=[ns, kueue]))
+            # GPUs in the namespace are capped at what the pools supply (a team may borrow beyond its quota);
+            # requests.cpu makes every pod state its CPU, which Kueue then counts.
             ResourceQuota(f"{name}-team-{team}-quota", metadata={"name": "compute", "namespace": team},
-                          spec={"hard": {f"requests.{GPU}": str(gpus), "requests.cpu": str(team_spec.cpu_quota)}},
-                          opts=self.child(depends_on=[ns]))
+                          spec={"hard": {f"requests.{GPU}": str(spec.total_gpus), "requests.cpu": str(team_spec.cpu_quota)}},
+                          opts=in_ns)
             same_namespace_only: NetworkPolicySpecArgsDict = {
                 "pod_selector": {}, "policy_types": ["Ingress"], "ingress": [{"from_": [{"pod_selector": {}}]}]}
-            NetworkPolicy(f"{name}-team-{team}-default-deny", metadata={"name": "default-deny-ingress", "namespace": team},
-                          spec=same_namespace_only, opts=self.child(depends_on=[ns]))
-        self.finish({"flavors": list(quotas)})
+            NetworkPolicy(f"{name}-team-{team}-ingress-same-namespace", metadata={"name": "ingress-same-namespace-only", "namespace": team},
+                          spec=same_namespace_only,
+                          opts=self.child(depends_on=[ns], aliases=[pulumi.Alias(name=f"{name}-team-{team}-default-deny")]))
+            ServiceAccount(f"{name}-team-{team}-workload",
+                           metadata={"name": TEAM_SERVICE_ACCOUNT, "namespace": team, "annotations": annotations.get(team, {})},
+                           opts=in_ns)
+        self.finish({"flavors": flavors, "cluster_queues": list(quotas)})
 
-    def _release(self, name: str, namespace: str, chart: charts.Chart, values: dict) -> Release:
-        return Release(name, chart=chart.chart, version=chart.version,
+    def _release(self, name: str, release: str, namespace: str, chart: charts.Chart, values: dict) -> Release:
+        return Release(f"{name}-{release}", name=release, chart=chart.chart, version=chart.version,
                        repository_opts={"repo": chart.repo} if chart.repo else None, namespace=namespace,
-                       create_namespace=True, values=values, atomic=True, opts=self.child())
+                       create_namespace=True, values=values, atomic=True, opts=self.child(depends_on=self.after))

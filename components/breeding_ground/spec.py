@@ -16,8 +16,9 @@ from ipaddress import IPv4Network
 
 from pydantic import Field
 
-from components.breeding_ground import catalog
-from components.schema import Context, Key, Problem, Spec
+from components.breeding_ground import catalog, versions
+from components.schema import Context, Key, Problem, Spec, principal_problems
+from components.trough.spec import Access
 
 
 class Capacity(str, Enum):
@@ -38,10 +39,10 @@ class Taint(Spec):
 
 
 GPU_TAINT = Taint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
-
-# Whether a GPU pool can keep warm nodes (min_nodes > 0). AWS pools are Karpenter NodePools,
-# which have no minimum: they scale from zero on demand.
-WARM_NODES = {"aws": False, "gcp": True, "azure": True}
+# Every GPU node of every pool carries these labels (set by the farm, not discovered): DaemonSets that
+# only make sense on GPU nodes select GPU_NODE_LABEL, Kueue flavors select POOL_LABEL.
+GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
+POOL_LABEL = "dragonfarm.io/pool"
 
 
 class GpuPoolSpec(Spec):
@@ -67,6 +68,8 @@ class GpuPoolSpec(Spec):
     """Attach the high-speed fabric (AWS EFA) on instance types that have it."""
     capacity_reservation_id: str | None = None
     """Launch into this capacity reservation (then no placement group is forced)."""
+    expire_after_hours: int | None = Field(default=None, ge=1, le=87600)
+    """Replace nodes older than this (fresh images); unset: never, so a long training job is not drained."""
 
     @property
     def gpu_limit(self) -> int:
@@ -82,8 +85,8 @@ class GpuPoolSpec(Spec):
             yield Problem("gpus_per_node", self.gpus_per_node, f"one of {', '.join(map(str, sizes))} for {self.gpu} on {ctx.cloud}")
         if self.min_nodes > self.max_nodes:
             yield Problem("min_nodes", self.min_nodes, f"at most max_nodes ({self.max_nodes})")
-        elif self.min_nodes > 0 and not WARM_NODES[ctx.cloud]:
-            yield Problem("min_nodes", self.min_nodes, f"0 on {ctx.cloud} (Karpenter GPU pools scale from zero; they keep no warm nodes)")
+        elif self.min_nodes > 0 and self.efa:
+            yield Problem("min_nodes", self.min_nodes, "0 for an efa pool (warm nodes carry no fabric interfaces)")
         if self.efa and not any(i.fabric for i in catalog.instances(ctx.cloud, self.gpu, self.gpus_per_node)):
             yield Problem("efa", True, f"false: no {self.gpu} x{self.gpus_per_node} instance type on {ctx.cloud} has a GPU fabric")
         if self.capacity_reservation_id is not None and self.capacity is not Capacity.on_demand:
@@ -103,16 +106,26 @@ class SystemPoolSpec(Spec):
 
 class TeamSpec(Spec):
     gpu_quota: int | None = Field(default=None, ge=0)
-    """GPUs the team may use at once (Kueue nominal quota). Default: the whole cluster's GPUs."""
+    """GPUs guaranteed to the team (its Kueue nominal quota); idle GPUs of the farm may be borrowed beyond it. Default: none guaranteed, borrow only."""
     cpu_quota: int = Field(default=64, ge=1)
     """CPU cores the team's namespace may request (ResourceQuota)."""
+    members: list[str] = Field(default_factory=list)
+    """People who may edit the team's namespace (AWS: IAM role or user ARNs)."""
+    troughs: dict[Key, Access] | None = None
+    """Troughs the team's workloads may use and how (read / read-write). Default: by purpose (datasets and models read, checkpoints and logs read-write)."""
 
 
 class BreedingGroundSpec(Spec):
-    kubernetes_version: str = "1.33"
-    """Pinned Kubernetes minor version (upgrades are a deliberate change, never automatic)."""
+    deploy_from: Literal["internet", "inside-network"]
+    """Where `pulumi up` runs, so the program can reach its own cluster's API: `internet` (a laptop or hosted CI runner: a public endpoint open only to public_endpoint_cidrs) or `inside-network` (a runner in the farm's network or one connected to it: the endpoint stays private and runner_cidrs may reach it)."""
+    kubernetes_version: str | None = None
+    """Pinned Kubernetes minor version, inside the cloud's standard support window (versions.csv). Default: the cloud's default there. Upgrades are a deliberate change."""
     public_endpoint_cidrs: list[IPv4Network] = Field(default_factory=list)
-    """CIDRs allowed to reach a public API endpoint. Empty: the API endpoint is private only."""
+    """Public CIDRs allowed to reach a public API endpoint (deploy_from: internet). Empty: the API endpoint is private only."""
+    runner_cidrs: list[IPv4Network] = Field(default_factory=list)
+    """Private CIDRs inside or connected to the farm's network allowed to reach the private API endpoint (deploy_from: inside-network)."""
+    admins: list[str] = Field(default_factory=list)
+    """People with cluster-admin (AWS: IAM role or user ARNs). The identity running `pulumi up` is admin already: do not list it."""
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec)
     """The small on-demand CPU pool for cluster services."""
     gpu_pools: dict[Key, GpuPoolSpec] = Field(default_factory=dict)
@@ -124,14 +137,66 @@ class BreedingGroundSpec(Spec):
     def total_gpus(self) -> int:
         return sum(pool.gpu_limit for pool in self.gpu_pools.values())
 
+    def version(self, cloud: str) -> str:
+        """The pinned Kubernetes version: the stack's, or the cloud's default."""
+        return self.kubernetes_version or versions.default(cloud)
+
     def problems(self, ctx: Context) -> Iterator[Problem]:
-        if not re.fullmatch(r"1\.\d{2}", self.kubernetes_version):
-            yield Problem("kubernetes_version", self.kubernetes_version, "a minor version such as '1.33'")
+        if self.kubernetes_version is not None:
+            allowed = versions.problem(ctx.cloud, self.kubernetes_version)
+            if allowed is not None:
+                yield Problem("kubernetes_version", self.kubernetes_version, allowed)
+        yield from self._access_problems(ctx)
         for problem in self.system_pool.problems(ctx):
             yield problem.under("system_pool")
         for key, pool in self.gpu_pools.items():
             for problem in pool.problems(ctx):
                 yield problem.under(f"gpu_pools.{key}")
+        guaranteed = 0
         for key, team in self.teams.items():
-            if team.gpu_quota is not None and team.gpu_quota > self.total_gpus:
-                yield Problem(f"teams.{key}.gpu_quota", team.gpu_quota, f"at most the pools' GPU limit ({self.total_gpus})")
+            if team.gpu_quota is not None:
+                guaranteed += team.gpu_quota
+                if guaranteed > self.total_gpus:
+                    yield Problem(f"teams.{key}.gpu_quota", team.gpu_quota,
+                                  f"a quota that keeps the teams' guaranteed GPUs within what the pools supply ({self.total_gpus}; "
+                                  f"{guaranteed - team.gpu_quota} already guaranteed to teams before it)")
+            yield from principal_problems(ctx.cloud, f"teams.{key}.members", team.members)
+            if key in RESERVED_NAMESPACES or key.startswith("kube-"):
+                yield Problem(f"teams.{key}", key, "a team name that is not a namespace the cluster already has (default, kube-*)")
+
+    def _access_problems(self, ctx: Context) -> Iterator[Problem]:
+        """The program must be able to reach its own cluster's API from where `pulumi up` runs."""
+        if self.deploy_from == "internet":
+            if not self.public_endpoint_cidrs:
+                yield Problem("public_endpoint_cidrs", [], "the public CIDRs of the machines running `pulumi up` (deploy_from: internet; "
+                                                           "with none the endpoint is private and the program cannot reach its cluster)")
+            if self.runner_cidrs:
+                yield Problem("runner_cidrs", [str(c) for c in self.runner_cidrs], "unset with deploy_from: internet")
+        else:
+            if not self.runner_cidrs:
+                yield Problem("runner_cidrs", [], "the private CIDRs of the runners inside or connected to the farm's network "
+                                                  "(deploy_from: inside-network)")
+            if self.public_endpoint_cidrs:
+                yield Problem("public_endpoint_cidrs", [str(c) for c in self.public_endpoint_cidrs],
+                              "unset with deploy_from: inside-network (the endpoint stays private)")
+        for i, cidr in enumerate(self.public_endpoint_cidrs):
+            if cidr.prefixlen == 0 or _internal(cidr):
+                yield Problem(f"public_endpoint_cidrs[{i}]", str(cidr), "a public CIDR narrower than 0.0.0.0/0 "
+                                                                        "(a public endpoint sees the caller's public address)")
+        for i, cidr in enumerate(self.runner_cidrs):
+            if not _internal(cidr):
+                yield Problem(f"runner_cidrs[{i}]", str(cidr), "a private CIDR (RFC 1918 or 100.64.0.0/10) inside or connected to the farm's network")
+        yield from principal_problems(ctx.cloud, "admins", self.admins)
+
+
+# Address ranges that never appear as a caller's address at a public endpoint: RFC 1918, shared
+# address space (RFC 6598), loopback and link-local.
+INTERNAL_RANGES = [IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16")]
+
+
+def _internal(cidr: IPv4Network) -> bool:
+    return any(cidr.subnet_of(r) for r in INTERNAL_RANGES)
+
+
+# Namespaces every cluster has: a team of that name would take over (or fail to create) them.
+RESERVED_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})

@@ -32,6 +32,11 @@ class AwsFence(FarmComponent):
         if spec.existing_network is not None:
             self.vpc_id = pulumi.Output.from_input(spec.existing_network.network_id)
             self.private_subnet_ids = [pulumi.Output.from_input(s) for s in spec.existing_network.private_subnet_ids]
+            if discovery_tag:
+                # Karpenter finds the subnets for its nodes by this tag: tag the existing ones (only the tag is managed).
+                for subnet in spec.existing_network.private_subnet_ids:
+                    ec2.Tag(f"{name}-discovery-{subnet}", resource_id=subnet, key="karpenter.sh/discovery", value=discovery_tag,
+                            opts=self.child())
         else:
             self._network(name, spec, region, zones, spec.nat_mode(environment), discovery_tag)
         self.finish({"vpc_id": self.vpc_id, "private_subnet_ids": self.private_subnet_ids, "key_arn": self.key_arn})
@@ -46,6 +51,19 @@ class AwsFence(FarmComponent):
              "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
              "Resource": "*",
              "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{acct}:*"}}},
+            # EBS volumes of nodes Karpenter and node groups launch, and of dev boxes: the launching principal
+            # (a role, or the Auto Scaling service-linked role) must be able to use the key through EC2
+            # (Karpenter troubleshooting, "Node terminates before ready on failed encrypted EBS volume";
+            # the same statement as AWS's own aws/ebs key policy).
+            {"Sid": "EbsThroughEc2", "Effect": "Allow", "Principal": {"AWS": "*"},
+             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+             "Resource": "*",
+             "Condition": {"StringEquals": {"kms:CallerAccount": acct, "kms:ViaService": f"ec2.{region}.amazonaws.com"}}},
+            # Budgets and Cost Anomaly Detection publish alerts to the farm's encrypted SNS topic.
+            {"Sid": "AlertPublishers", "Effect": "Allow",
+             "Principal": {"Service": ["budgets.amazonaws.com", "costalerts.amazonaws.com"]},
+             "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
+             "Condition": {"StringEquals": {"aws:SourceAccount": acct}}},
         ))
         key = kms.Key(f"{name}-key", description=f"{name}: farm data at rest", enable_key_rotation=True,
                       deletion_window_in_days=30, policy=key_policy, opts=self.stateful())

@@ -8,6 +8,7 @@ key that the other layers use for data at rest. Bring your own network or key by
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import Enum
 from typing import Iterator
 
@@ -33,7 +34,33 @@ class ExistingNetwork(Spec):
     network_id: str = Field(min_length=1)
     """The existing network: AWS VPC id, GCP network self link, or Azure VNet resource id."""
     private_subnet_ids: list[str] = Field(min_length=1)
-    """Private subnets the farm's nodes and endpoints go in (AWS: one per zone; GCP/Azure: one)."""
+    """Private subnets the farm's nodes and endpoints go in (AWS: one per zone, at least two zones; GCP/Azure: one)."""
+
+    def problems(self, ctx: Context) -> Iterator[Problem]:
+        network, network_what, subnet, subnet_what, minimum = EXISTING_NETWORK_RULES[ctx.cloud]
+        if not re.fullmatch(network, self.network_id):
+            yield Problem("existing_network.network_id", self.network_id, network_what)
+        for i, subnet_id in enumerate(self.private_subnet_ids):
+            if not re.fullmatch(subnet, subnet_id):
+                yield Problem(f"existing_network.private_subnet_ids[{i}]", subnet_id, subnet_what)
+        if len(set(self.private_subnet_ids)) < minimum:
+            yield Problem("existing_network.private_subnet_ids", self.private_subnet_ids,
+                          f"at least {minimum} distinct subnets on {ctx.cloud}, one per zone")
+
+
+# What the cloud's API takes as a network and subnet id, and how many subnets a cluster needs (EKS wants
+# subnets in at least two Availability Zones: EKS user guide, "View Amazon EKS networking requirements").
+EXISTING_NETWORK_RULES: dict[str, tuple[str, str, str, str, int]] = {
+    "aws": (r"vpc-[0-9a-f]{8,17}", "a VPC id such as vpc-0123456789abcdef0", r"subnet-[0-9a-f]{8,17}",
+            "a subnet id such as subnet-0123456789abcdef0", 2),
+    "gcp": (r"(https://www.googleapis.com/compute/v1/)?projects/[a-z][a-z0-9-]+/global/networks/[a-z0-9-]+",
+            "a network self link such as projects/p/global/networks/n",
+            r"(https://www.googleapis.com/compute/v1/)?projects/[a-z][a-z0-9-]+/regions/[a-z0-9-]+/subnetworks/[a-z0-9-]+",
+            "a subnetwork self link such as projects/p/regions/r/subnetworks/s", 1),
+    "azure": (r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+",
+              "a VNet resource id", r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+",
+              "a subnet resource id", 1),
+}
 
 
 class FenceSpec(Spec):
@@ -63,6 +90,7 @@ class FenceSpec(Spec):
 
     def problems(self, ctx: Context) -> Iterator[Problem]:
         if self.existing_network is not None:
+            yield from self.existing_network.problems(ctx)
             for key in ("cidr", "nat"):
                 if key in self.model_fields_set:
                     yield Problem(key, getattr(self, key), "leave unset when existing_network is given (bring your own network or create one, not both)")

@@ -1,12 +1,17 @@
 """AwsLedger: monthly budget on the farm's cost tag, anomaly detection, optional hard stop.
 
-Alerts go to an encrypted SNS topic and straight to the stack's emails. Budgets lag by up to a day
+Alerts go to an SNS topic encrypted with the farm key (whose policy lets Budgets and Cost Anomaly
+Detection use it: they cannot publish to a topic under the AWS-managed SNS key) and straight to the
+stack's emails. The anomaly monitor watches only the farm's cost tag: AWS allows one account-wide
+per-service monitor, and several farms in one account must not collide on it. Budgets lag by up to a day
 and stop nothing by themselves: the optional hard stop (`hard_stop: true`) attaches a policy that
 denies launching GPU instances to the role that launches them (Karpenter's controller) at 100%
 actual. It is off by default because it stops work; running instances keep running.
 """
 
 from __future__ import annotations
+
+import json
 
 import pulumi
 from pulumi_aws import budgets, costexplorer, iam, sns
@@ -18,6 +23,11 @@ from components.ledger.spec import FARM_TAG, LedgerSpec
 # Instance families carrying GPUs; the hard stop denies launching them.
 GPU_INSTANCE_PATTERNS = ["arn:aws:ec2:*:*:instance/*"]
 GPU_FAMILIES = ["p4d.*", "p4de.*", "p5.*", "p5e.*", "p5en.*", "g4dn.*", "g5.*", "g6.*", "g6e.*"]
+
+
+def farm_cost_expression(farm: str) -> dict:
+    """Cost Explorer expression selecting the farm's spend by its cost allocation tag."""
+    return {"Tags": {"Key": FARM_TAG, "Values": [farm], "MatchOptions": ["EQUALS"]}}
 
 
 def notifications(spec: LedgerSpec, topic_arn: pulumi.Input[str]) -> list[budgets.BudgetNotificationArgsDict]:
@@ -33,10 +43,11 @@ class AwsLedger(FarmComponent):
 
     topic_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, spec: LedgerSpec, *, farm: str, stop_role_name: pulumi.Input[str] | None = None,
+    def __init__(self, name: str, spec: LedgerSpec, *, farm: str, key_arn: pulumi.Input[str],
+                 stop_role_name: pulumi.Input[str] | None = None, stop_role_arn: pulumi.Input[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts)
-        topic = sns.Topic(f"{name}-alerts", name=f"{name}-alerts", kms_master_key_id="alias/aws/sns", opts=self.child())
+        topic = sns.Topic(f"{name}-alerts", name=f"{name}-alerts", kms_master_key_id=key_arn, opts=self.child())
         self.topic_arn = topic.arn
         sns.TopicPolicy(f"{name}-alerts", arn=topic.arn, policy=topic.arn.apply(lambda arn: policy(
             {"Sid": "BudgetsAndAnomalies", "Effect": "Allow",
@@ -50,27 +61,29 @@ class AwsLedger(FarmComponent):
             # Scoped to the farm: the cost allocation tag must be activated once per account (see README).
             cost_filters=[{"name": "TagKeyValue", "values": [f"user:{FARM_TAG}${farm}"]}],
             notifications=notifications(spec, topic.arn), opts=self.child())
-        monitor = costexplorer.AnomalyMonitor(f"{name}-anomalies", name=f"{farm}-services", monitor_type="DIMENSIONAL",
-                                              monitor_dimension="SERVICE", opts=self.child())
+        monitor = costexplorer.AnomalyMonitor(f"{name}-anomalies", name=f"{farm}-farm", monitor_type="CUSTOM",
+                                              monitor_specification=json.dumps(farm_cost_expression(farm)), opts=self.child())
         costexplorer.AnomalySubscription(
             f"{name}-anomalies", name=f"{farm}-anomalies", frequency="IMMEDIATE", monitor_arn_lists=[monitor.arn],
             subscribers=[{"type": "SNS", "address": topic.arn}],
             threshold_expression={"dimension": {"key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE", "match_options": ["GREATER_THAN_OR_EQUAL"],
                                                 "values": [f"{spec.anomaly_threshold:g}"]}},
             opts=self.child())
-        if spec.hard_stop and stop_role_name is not None:
-            self._hard_stop(name, spec, budget, stop_role_name)
+        if spec.hard_stop and stop_role_name is not None and stop_role_arn is not None:
+            self._hard_stop(name, spec, budget, stop_role_name, stop_role_arn)
         self.finish({"topic_arn": self.topic_arn})
 
-    def _hard_stop(self, name: str, spec: LedgerSpec, budget: budgets.Budget, role_name: pulumi.Input[str]) -> None:
+    def _hard_stop(self, name: str, spec: LedgerSpec, budget: budgets.Budget, role_name: pulumi.Input[str],
+                   role_arn: pulumi.Input[str]) -> None:
         deny = iam.Policy(f"{name}-deny-gpu-launch", description="dragonfarm hard stop: no new GPU instances", policy=policy(
             {"Sid": "DenyGpuLaunch", "Effect": "Deny", "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
              "Resource": GPU_INSTANCE_PATTERNS, "Condition": {"StringLike": {"ec2:InstanceType": GPU_FAMILIES}}}),
             opts=self.child())
         executor = iam.Role(f"{name}-budget-action", assume_role_policy=assume("budgets.amazonaws.com"), opts=self.child())
-        iam.RolePolicy(f"{name}-budget-action", role=executor.id, policy=deny.arn.apply(lambda arn: policy(
-            {"Effect": "Allow", "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"], "Resource": "*",
-             "Condition": {"ArnEquals": {"iam:PolicyARN": arn}}})), opts=self.child())
+        # The budget action may attach and detach the deny policy, and only on the role it stops.
+        iam.RolePolicy(f"{name}-budget-action", role=executor.id, policy=pulumi.Output.all(deny.arn, role_arn).apply(lambda a: policy(
+            {"Effect": "Allow", "Action": ["iam:AttachRolePolicy", "iam:DetachRolePolicy"], "Resource": a[1],
+             "Condition": {"ArnEquals": {"iam:PolicyARN": a[0]}}})), opts=self.child())
         budgets.BudgetAction(
             f"{name}-hard-stop", budget_name=budget.name, action_type="APPLY_IAM_POLICY", approval_model="AUTOMATIC",
             notification_type="ACTUAL", execution_role_arn=executor.arn,

@@ -43,7 +43,7 @@ class AwsTrough(FarmComponent):
     bucket_name: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
 
-    def __init__(self, name: str, spec: TroughSpec, *, bucket_name: str, key_arn: pulumi.Input[str],
+    def __init__(self, name: str, spec: TroughSpec, *, bucket_name: pulumi.Input[str], key_arn: pulumi.Input[str],
                  protect_data: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts, protect_data)
         if spec.existing_bucket is not None:

@@ -25,6 +25,28 @@ class Purpose(str, Enum):
     logs = "logs"
 
 
+class Access(str, Enum):
+    """What a workload may do with a trough's objects."""
+
+    read = "read"
+    read_write = "read-write"
+
+
+# What a team's workloads or a dev box may do with each trough when the stack says nothing: read the
+# data it trains on and the models it serves, write what it produces (checkpoints, logs).
+DEFAULT_ACCESS: dict[Purpose, Access] = {
+    Purpose.datasets: Access.read, Purpose.models: Access.read,
+    Purpose.checkpoints: Access.read_write, Purpose.logs: Access.read_write,
+}
+
+
+def trough_access(explicit: dict[str, Access] | None, troughs: dict[str, "TroughSpec"]) -> dict[str, Access]:
+    """The troughs a workload may use, keyed like the stack's troughs: the explicit map, or the defaults by purpose."""
+    if explicit is not None:
+        return dict(explicit)
+    return {key: DEFAULT_ACCESS[spec.purpose] for key, spec in troughs.items()}
+
+
 @dataclass(frozen=True)
 class StorageClass:
     name: str
