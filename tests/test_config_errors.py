@@ -278,11 +278,15 @@ def test_team_names_the_cluster_already_uses_are_refused(team):
 
 
 def test_guaranteed_quotas_cannot_exceed_what_the_pools_supply():
-    # aws-dev pools: train 2 nodes x 4 GPUs + infer 4 x 1 = 12 GPUs; research 8 + serving 5 = 13.
+    # aws-dev: serving takes its quota from pool infer (4 nodes x 1 L4 = 4 GPUs); asking 5 cannot be met.
     config = aws()
     config["dragonfarm:breeding_ground"]["teams"]["serving"]["gpu_quota"] = 5
-    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.teams.serving.gpu_quota: got 5; allowed: a quota that keeps the "
-                              "teams' guaranteed GPUs within what the pools supply (12; 8 already guaranteed to teams before it)"]
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.teams.serving.gpu_quota: got 5; allowed: at most 4: what its pools "
+                              "(infer) have left after the teams before it; the teams' guaranteed GPUs must fit in what the pools supply (12)"]
+    config = aws()
+    config["dragonfarm:breeding_ground"]["teams"]["serving"]["pools"] = ["inference"]
+    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.teams.serving.pools[0]: got 'inference'; allowed: a GPU pool of the "
+                              "stack: train, infer"]
 
 
 def test_people_are_iam_principal_arns():

@@ -38,9 +38,11 @@ def test_trough_example():
 def test_breeding_ground_example():
     records = run("breeding_ground")
     (pool,) = [r for r in records if r.type == "kubernetes:karpenter.sh/v1:NodePool"]
-    assert pool.inputs["spec"]["limits"] == {"nvidia.com/gpu": "12"}
-    (quota,) = [r for r in records if r.type == "kubernetes:core/v1:ResourceQuota"]
-    assert quota.inputs["spec"]["hard"]["requests.nvidia.com/gpu"] == "8"
+    assert pool.inputs["spec"]["limits"] == {"nvidia.com/gpu": "12"}  # 3 nodes x 4 L4
+    queues = {r.inputs["metadata"]["name"]: r.inputs["spec"] for r in records if r.type.endswith(":ClusterQueue")}
+    # research is guaranteed 8 of the 12 GPUs; the lender queue holds the other 4 for anyone to borrow.
+    gpu = lambda q: next(x["nominalQuota"] for x in q["resourceGroups"][0]["flavors"][0]["resources"] if x["name"] == "nvidia.com/gpu")
+    assert {name: gpu(q) for name, q in queues.items()} == {"research": 8, "farm-shared": 4}
 
 
 def test_ledger_example():
@@ -54,6 +56,7 @@ def test_ledger_example():
 def test_barn_example():
     records = run("barn")
     (box,) = [r for r in records if r.type == "aws:ec2/instance:Instance"]
-    assert box.inputs["instanceType"] == "g6.xlarge"
-    (alarm,) = [r for r in records if r.type == "aws:cloudwatch/metricAlarm:MetricAlarm"]
-    assert alarm.inputs["period"] * alarm.inputs["evaluationPeriods"] == 30 * 60
+    assert box.inputs["instanceType"] == "g6.xlarge"  # the smallest L4 type (gpu_catalog.csv)
+    assert "Environment=IDLE_MINUTES=30" in box.inputs["userData"]
+    (schedule,) = [r for r in records if r.type == "aws:scheduler/schedule:Schedule"]
+    assert schedule.inputs["scheduleExpression"] == "cron(0 21 * * ? *)"  # the default nightly stop, 21:00

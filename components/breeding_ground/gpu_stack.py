@@ -41,8 +41,6 @@ TEAM_SERVICE_ACCOUNT = "workload"
 # Pod Security Admission: refuse privileged pods in team namespaces, warn about what `restricted` would refuse.
 POD_SECURITY = {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted",
                 "pod-security.kubernetes.io/audit": "restricted"}
-# Cheapest first: Kueue tries a ClusterQueue's flavors in order.
-CAPACITY_ORDER = {"spot": 0, "spot-with-fallback": 1, "on-demand": 2}
 MAX_HELM_RELEASE_NAME = 53  # Helm's own limit (helm/helm pkg/chartutil ValidateReleaseName)
 
 
@@ -72,28 +70,17 @@ def pool_supply(cloud: str, pool: GpuPoolSpec) -> Supply:
     return Supply(pool.gpu_limit, pool.max_nodes * node.vcpus * 1000, pool.max_nodes * node.memory_gib * 1024, pool.max_nodes * efa)
 
 
-def flavor_order(spec: BreedingGroundSpec) -> list[str]:
-    """GPU pools in the order Kueue tries them: spot, then spot-with-fallback, then on-demand; by name within each."""
-    return sorted(spec.gpu_pools, key=lambda key: (CAPACITY_ORDER[spec.gpu_pools[key].capacity.value], key))
-
-
 def queue_quotas(spec: BreedingGroundSpec, cloud: str) -> dict[str, dict[str, Supply]]:
-    """Nominal quota per ClusterQueue and flavor: each team's gpu_quota poured into the flavors cheapest
-    first, the lender queue holding what is left, so the cohort's quotas add up to what the pools supply.
-
-    The config refuses guaranteed quotas that add up to more than the pools' GPUs, so every team fits.
-    """
+    """Nominal quota per ClusterQueue and flavor: each team's guaranteed GPUs (spec.gpu_shares) with the
+    CPU, memory and EFA that come with them, and a lender queue holding what is left, so the cohort's
+    quotas add up to exactly what the pools supply."""
     left = {key: pool_supply(cloud, pool) for key, pool in spec.gpu_pools.items()}
-    order = flavor_order(spec)
     quotas: dict[str, dict[str, Supply]] = {}
-    for team in sorted(spec.teams):
-        wanted = spec.teams[team].gpu_quota or 0
+    for team, shares in spec.gpu_shares().items():
         quotas[team] = {}
-        for key in order:
-            take = left[key].share(min(wanted, left[key].gpus))
-            quotas[team][key] = take
-            left[key] = left[key].minus(take)
-            wanted -= take.gpus
+        for key, gpus in shares.items():
+            quotas[team][key] = pool_supply(cloud, spec.gpu_pools[key]).share(gpus)
+            left[key] = left[key].minus(quotas[team][key])
     if any(s.gpus or s.cpu_milli or s.memory_mib for s in left.values()):
         quotas[LENDER] = left
     return quotas
@@ -149,7 +136,7 @@ class GpuStack(FarmComponent):
         kueue = self._release(name, "kueue", "kueue-system", charts.KUEUE, {})
         after_kueue = self.child(depends_on=[kueue])
 
-        flavors = flavor_order(spec)
+        flavors = spec.pool_order()  # Kueue tries a ClusterQueue's flavors in order: cheapest first
         for key in flavors:
             CustomResource(f"{name}-flavor-{key}", api_version=KUEUE_API, kind="ResourceFlavor", metadata={"name": key},
                            spec={"nodeLabels": {POOL_LABEL: key}, "tolerations": pool_tolerations(spec.gpu_pools[key], extra_tolerations)},

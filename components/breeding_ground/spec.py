@@ -113,6 +113,8 @@ class TeamSpec(Spec):
     """People who may edit the team's namespace (AWS: IAM role or user ARNs)."""
     troughs: dict[Key, Access] | None = None
     """Troughs the team's workloads may use and how (read / read-write). Default: by purpose (datasets and models read, checkpoints and logs read-write)."""
+    pools: list[Key] | None = None
+    """GPU pools the team's guaranteed quota is taken from, in order. Default: every pool, cheapest first (spot, spot-with-fallback, on-demand)."""
 
 
 class BreedingGroundSpec(Spec):
@@ -152,17 +154,38 @@ class BreedingGroundSpec(Spec):
         for key, pool in self.gpu_pools.items():
             for problem in pool.problems(ctx):
                 yield problem.under(f"gpu_pools.{key}")
-        guaranteed = 0
+        shares = self.gpu_shares()
         for key, team in self.teams.items():
-            if team.gpu_quota is not None:
-                guaranteed += team.gpu_quota
-                if guaranteed > self.total_gpus:
-                    yield Problem(f"teams.{key}.gpu_quota", team.gpu_quota,
-                                  f"a quota that keeps the teams' guaranteed GPUs within what the pools supply ({self.total_gpus}; "
-                                  f"{guaranteed - team.gpu_quota} already guaranteed to teams before it)")
+            for i, pool in enumerate(team.pools or []):
+                if pool not in self.gpu_pools:
+                    yield Problem(f"teams.{key}.pools[{i}]", pool, f"a GPU pool of the stack: {', '.join(self.gpu_pools) or 'none'}")
+            got = sum(shares[key].values())
+            if team.gpu_quota is not None and got < team.gpu_quota and all(p in self.gpu_pools for p in team.pools or []):
+                yield Problem(f"teams.{key}.gpu_quota", team.gpu_quota,
+                              f"at most {got}: what its pools ({', '.join(team.pools or self.pool_order())}) have left after the teams "
+                              f"before it; the teams' guaranteed GPUs must fit in what the pools supply ({self.total_gpus})")
             yield from principal_problems(ctx.cloud, f"teams.{key}.members", team.members)
             if key in RESERVED_NAMESPACES or key.startswith("kube-"):
                 yield Problem(f"teams.{key}", key, "a team name that is not a namespace the cluster already has (default, kube-*)")
+
+    def pool_order(self) -> list[str]:
+        """GPU pools in the order quotas are taken from them (and Kueue tries them): cheapest capacity first, then by name."""
+        return sorted(self.gpu_pools, key=lambda key: (CAPACITY_ORDER[self.gpu_pools[key].capacity.value], key))
+
+    def gpu_shares(self) -> dict[str, dict[str, int]]:
+        """Each team's guaranteed GPUs per pool: its gpu_quota poured into its pools in order, teams by name.
+        What no team is guaranteed stays with the farm (a lender queue), for any team to borrow."""
+        left = {key: pool.gpu_limit for key, pool in self.gpu_pools.items()}
+        shares: dict[str, dict[str, int]] = {}
+        for team in sorted(self.teams):
+            wanted = self.teams[team].gpu_quota or 0
+            shares[team] = {key: 0 for key in self.pool_order()}
+            for key in [p for p in (self.teams[team].pools or self.pool_order()) if p in left]:
+                take = min(wanted, left[key])
+                shares[team][key] += take
+                left[key] -= take
+                wanted -= take
+        return shares
 
     def _access_problems(self, ctx: Context) -> Iterator[Problem]:
         """The program must be able to reach its own cluster's API from where `pulumi up` runs."""
@@ -188,6 +211,9 @@ class BreedingGroundSpec(Spec):
                 yield Problem(f"runner_cidrs[{i}]", str(cidr), "a private CIDR (RFC 1918 or 100.64.0.0/10) inside or connected to the farm's network")
         yield from principal_problems(ctx.cloud, "admins", self.admins)
 
+
+# Cheapest first: quotas are taken from, and Kueue tries, spot pools before fallback pools before on-demand ones.
+CAPACITY_ORDER = {"spot": 0, "spot-with-fallback": 1, "on-demand": 2}
 
 # Address ranges that never appear as a caller's address at a public endpoint: RFC 1918, shared
 # address space (RFC 6598), loopback and link-local.
