@@ -282,7 +282,7 @@ def test_guaranteed_quotas_cannot_exceed_what_the_pools_supply():
     config = aws()
     config["dragonfarm:breeding_ground"]["teams"]["serving"]["gpu_quota"] = 5
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.teams.serving.gpu_quota: got 5; allowed: at most 4: what its pools "
-                              "(infer) have left after the teams before it; the teams' guaranteed GPUs must fit in what the pools supply (12)"]
+                              "(infer) have left after the teams served before it; the teams' guaranteed GPUs must fit in what the pools supply (12)"]
     config = aws()
     config["dragonfarm:breeding_ground"]["teams"]["serving"]["pools"] = ["inference"]
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.teams.serving.pools[0]: got 'inference'; allowed: a GPU pool of the "

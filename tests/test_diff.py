@@ -129,6 +129,7 @@ def test_fail_on_danger_exit_status(tmp_path):
     config = stack_config("aws-dev")
     config["dragonfarm:troughs"].pop("logs")
     config["dragonfarm:usage"]["storage"].pop("logs")
+    config["dragonfarm:breeding_ground"]["teams"]["serving"]["troughs"].pop("logs")
     path = tmp_path / "Pulumi.aws-dev.yaml"
     path.write_text(yaml.safe_dump({"config": config}))
     run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "diff", "aws-dev", str(path), "--fail-on-danger"],

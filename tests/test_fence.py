@@ -67,7 +67,7 @@ def test_aws_cost_tags_are_provider_default_tags():
 
 def test_bring_your_own_network_creates_no_network(tmp_path):
     config = stack_config("aws-dev")
-    config["dragonfarm:fence"] = {"existing_network": {"network_id": "vpc-0abc", "private_subnet_ids": ["subnet-1", "subnet-2"]}}
+    config["dragonfarm:fence"] = {"existing_network": {"network_id": "vpc-0abc12345", "private_subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"]}}
     plan = plan_config(config, tmp_path)
     assert plan.of_type("aws:ec2/vpc:Vpc") == [] and plan.of_type(SUBNET) == []
     assert len(plan.of_type("aws:kms/key:Key")) == 1

@@ -23,7 +23,7 @@ gpu=${gpu:-0}  # no readable GPU counts as an idle one: a box with a broken driv
 cores=$(nproc 2>/dev/null || echo 1)
 load=$(cut -d ' ' -f 1 "$LOADAVG_FILE")
 cpu=$(awk -v l="$load" -v c="$cores" 'BEGIN { printf "%d", (l * 100) / c }')
-logins=$(who 2>/dev/null | wc -l)
+logins=$(who 2>/dev/null | grep -c .)
 ssm=$(pgrep -c -f ssm-session-worker 2>/dev/null | head -n 1 | tr -dc '0-9')
 sessions=$(( logins + ${ssm:-0} ))
 

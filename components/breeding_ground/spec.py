@@ -163,7 +163,7 @@ class BreedingGroundSpec(Spec):
             if team.gpu_quota is not None and got < team.gpu_quota and all(p in self.gpu_pools for p in team.pools or []):
                 yield Problem(f"teams.{key}.gpu_quota", team.gpu_quota,
                               f"at most {got}: what its pools ({', '.join(team.pools or self.pool_order())}) have left after the teams "
-                              f"before it; the teams' guaranteed GPUs must fit in what the pools supply ({self.total_gpus})")
+                              f"served before it; the teams' guaranteed GPUs must fit in what the pools supply ({self.total_gpus})")
             yield from principal_problems(ctx.cloud, f"teams.{key}.members", team.members)
             if key in RESERVED_NAMESPACES or key.startswith("kube-"):
                 yield Problem(f"teams.{key}", key, "a team name that is not a namespace the cluster already has (default, kube-*)")
@@ -173,11 +173,13 @@ class BreedingGroundSpec(Spec):
         return sorted(self.gpu_pools, key=lambda key: (CAPACITY_ORDER[self.gpu_pools[key].capacity.value], key))
 
     def gpu_shares(self) -> dict[str, dict[str, int]]:
-        """Each team's guaranteed GPUs per pool: its gpu_quota poured into its pools in order, teams by name.
-        What no team is guaranteed stays with the farm (a lender queue), for any team to borrow."""
+        """Each team's guaranteed GPUs per pool: its gpu_quota poured into its pools in order. Teams naming
+        their pools go first (they have fewer choices), then the others, by name: adding a team that names
+        no pools never takes a pool from a team that named it. What no team is guaranteed stays with the
+        farm (a lender queue), for any team to borrow."""
         left = {key: pool.gpu_limit for key, pool in self.gpu_pools.items()}
         shares: dict[str, dict[str, int]] = {}
-        for team in sorted(self.teams):
+        for team in sorted(self.teams, key=lambda t: (self.teams[t].pools is None, t)):
             wanted = self.teams[team].gpu_quota or 0
             shares[team] = {key: 0 for key in self.pool_order()}
             for key in [p for p in (self.teams[team].pools or self.pool_order()) if p in left]:

@@ -1,0 +1,425 @@
+"""The AWS farm on its first real `pulumi up`: what the providers, charts and CRDs require, read from
+their documentation, and what a team needs on day one. Each expected value cites where it comes from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pulumi
+import pytest
+import yaml
+
+from components.breeding_ground.gpu_stack import MAX_HELM_RELEASE_NAME
+from tests.conftest import ROOT, plan_config, planned, stack_config
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CLUSTER_QUEUE = "kubernetes:kueue.x-k8s.io/v1beta1:ClusterQueue"
+NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def one(plan, type_token, suffix):
+    (found,) = [r for r in plan.of_type(type_token) if r.name.endswith(suffix)]
+    return found
+
+
+def statements(document: str) -> list[dict]:
+    return json.loads(document)["Statement"]
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+# ---- would stop `pulumi up` -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_every_helm_release_is_named_within_helms_limit(stack):
+    # Without `name`, pulumi-kubernetes appends a random suffix to the release name; Helm refuses names
+    # longer than 53 characters (helm/helm, ValidateReleaseName).
+    releases = planned(stack).of_type(RELEASE)
+    assert releases
+    for release in releases:
+        assert release.inputs.get("name"), release.name
+        assert len(release.inputs["name"]) <= MAX_HELM_RELEASE_NAME == 53
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_gpu_daemonsets_run_only_on_gpu_nodes(stack):
+    # dcgm-exporter's chart has an empty nodeSelector by default (it would land on CPU nodes and crash-loop);
+    # every GPU pool's nodes carry nvidia.com/gpu.present=true (NodePool template and warm node group labels).
+    plan = planned(stack)
+    charts = {r.inputs["name"]: r.inputs["values"] for r in plan.of_type(RELEASE)}
+    gpu_charts = [c for c in ("nvidia-device-plugin", "dcgm-exporter", "aws-efa-k8s-device-plugin") if c in charts]
+    assert "dcgm-exporter" in gpu_charts
+    for chart in gpu_charts:
+        assert charts[chart]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}, chart
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in charts[chart]["tolerations"], chart
+    for pool in plan.of_type(NODEPOOL):
+        assert pool.inputs["spec"]["template"]["metadata"]["labels"]["nvidia.com/gpu.present"] == "true"
+
+
+def test_karpenter_nodes_can_use_the_farm_key_through_ec2():
+    # Karpenter troubleshooting ("Node terminates before ready on failed encrypted EBS volume"): the key
+    # policy must let the launching principal use the key via EC2, as AWS's own aws/ebs key policy does.
+    (key,) = planned("aws-dev").of_type("aws:kms/key:Key")
+    (ebs,) = [s for s in statements(key.inputs["policy"]) if s["Sid"] == "EbsThroughEc2"]
+    assert {"kms:CreateGrant", "kms:GenerateDataKey*", "kms:Decrypt", "kms:DescribeKey"} <= set(ebs["Action"])
+    assert ebs["Condition"]["StringEquals"] == {"kms:CallerAccount": "123456789012", "kms:ViaService": "ec2.us-east-1.amazonaws.com"}
+
+
+def test_alerts_topic_uses_the_farm_key_which_admits_the_publishers():
+    # Budgets and Cost Anomaly Detection cannot publish to a topic under the AWS-managed key alias/aws/sns:
+    # the topic uses the farm key, whose policy lets both services generate data keys and decrypt.
+    plan = planned("aws-dev")
+    (topic,) = plan.of_type("aws:sns/topic:Topic")
+    (key,) = plan.of_type("aws:kms/key:Key")
+    assert topic.inputs["kmsMasterKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    (publishers,) = [s for s in statements(key.inputs["policy"]) if s["Sid"] == "AlertPublishers"]
+    assert set(publishers["Principal"]["Service"]) == {"budgets.amazonaws.com", "costalerts.amazonaws.com"}
+    assert set(publishers["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+
+
+def test_kueue_covers_what_pods_request():
+    # Kueue does not admit a workload requesting a resource its ClusterQueue does not cover; the team
+    # ResourceQuota makes pods request CPU, and pods request memory: cover cpu, memory and GPUs (and EFA
+    # where a pool has it: pods on EFA pools request vpc.amazonaws.com/efa).
+    for stack, extra in (("aws-dev", []), ("aws-prod", ["vpc.amazonaws.com/efa"])):
+        for queue in planned(stack).of_type(CLUSTER_QUEUE):
+            (group,) = queue.inputs["spec"]["resourceGroups"]
+            assert group["coveredResources"] == ["cpu", "memory", "nvidia.com/gpu", *extra]
+            for flavor in group["flavors"]:  # every flavor lists every covered resource, in order (Kueue validation)
+                assert [r["name"] for r in flavor["resources"]] == group["coveredResources"]
+
+
+def test_dev_box_has_its_own_group_with_https_egress_only():
+    # The fence empties the VPC default security group: a box left there has no egress and SSM cannot reach it.
+    plan = planned("aws-dev")
+    (box,) = plan.of_type("aws:ec2/instance:Instance")
+    (group,) = plan.of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert box.inputs["vpcSecurityGroupIds"] == [f"sg-{__import__('dragonfarm.mocks').mocks.digest(group.name)}"]
+    assert "ingress" not in group.inputs and "egress" not in group.inputs  # no inline rules; AWS's allow-all egress is removed
+    rules = plan.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+    assert sorted((r.inputs["fromPort"], r.inputs["toPort"], r.inputs["ipProtocol"], r.inputs["cidrIpv4"]) for r in rules) == [
+        (80, 80, "tcp", "0.0.0.0/0"), (443, 443, "tcp", "0.0.0.0/0")]
+    assert plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") == []
+
+
+def test_karpenter_and_coredns_wait_for_nodes_and_networking():
+    plan = planned("aws-dev")
+    urn = lambda type_token, suffix: one(plan, type_token, suffix).urn
+    karpenter = one(plan, RELEASE, "-karpenter")
+    system = urn("aws:eks/nodeGroup:NodeGroup", "-system")
+    for needed in (system, urn("aws:eks/addon:Addon", "-coredns"), urn("aws:eks/addon:Addon", "-vpc-cni"),
+                   urn(ROLE_POLICY, "-karpenter-controller")):
+        assert needed in karpenter.dependsOn, needed
+    assert system in one(plan, "aws:eks/addon:Addon", "-coredns").dependsOn
+    for release in plan.of_type(RELEASE):
+        assert release.provider == urn("pulumi:providers:kubernetes", "-k8s"), release.name
+        if release is not karpenter:
+            assert karpenter.urn in release.dependsOn, release.name
+
+
+def test_kubernetes_version_and_addons_come_from_the_dated_tables():
+    plan = planned("aws-dev")
+    addons = {a.inputs["addonName"]: a.inputs["addonVersion"] for a in plan.of_type("aws:eks/addon:Addon")}
+    rows = [line.split(",") for line in (ROOT / "components/breeding_ground/addon_versions.csv").read_text().splitlines()[1:]]
+    assert addons == {addon: version for cloud, k8s, addon, version, *_ in rows if cloud == "aws" and k8s == "1.35"}
+    assert addons["kube-proxy"].startswith("v1.35.")  # kube-proxy follows the cluster's minor version
+
+
+# ---- would deploy but not work -----------------------------------------------------------------------
+
+
+def test_gpu_nodes_carry_the_farms_cost_tags():
+    # Provider default tags never reach instances Karpenter launches: EC2NodeClass spec.tags does (Karpenter
+    # docs, NodeClasses, "spec.tags": applied to instances, volumes and launch templates).
+    for node_class in planned("aws-prod").of_type(NODECLASS):
+        tags = node_class.inputs["spec"]["tags"]
+        assert tags["dragonfarm-farm"] == "dfarm-aws-prod" and tags["cost-center"] == "ml-research"
+        assert not any(k.startswith(("kubernetes.io/cluster/", "karpenter.sh/", "eks:")) for k in tags)  # keys Karpenter reserves
+
+
+def test_team_network_policy_is_enforced_and_named_for_what_it_does():
+    plan = planned("aws-dev")
+    cni = one(plan, "aws:eks/addon:Addon", "-vpc-cni")
+    # EKS user guide, "Limit pod traffic with Kubernetes network policies": the VPC CNI enforces NetworkPolicy
+    # only with enableNetworkPolicy set in the add-on configuration.
+    assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+    policies = plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    assert {p.inputs["metadata"]["name"] for p in policies} == {"ingress-same-namespace-only"}
+    for policy in policies:
+        assert policy.inputs["spec"] == {"ingress": [{"from": [{"podSelector": {}}]}], "podSelector": {}, "policyTypes": ["Ingress"]}
+        assert policy.aliases >= 1  # renamed from ...-default-deny without replacing it under Pulumi
+    for ns in plan.of_type("kubernetes:core/v1:Namespace"):
+        assert ns.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+
+
+def test_kueue_one_queue_per_team_in_a_cohort_with_hand_computed_quotas():
+    # aws-prod pools (gpu_catalog.csv): train-h100 = 4 x p5.48xlarge (8 H100, 192 vCPU, 2048 GiB, 32 EFA);
+    # infer = 8 x g6.xlarge (1 L4, 4 vCPU, 16 GiB). research takes 32 GPUs from train-h100, serving 8 from infer.
+    queues = {q.inputs["metadata"]["name"]: q.inputs["spec"] for q in planned("aws-prod").of_type(CLUSTER_QUEUE)}
+    assert set(queues) == {"research", "serving"}  # everything is guaranteed: no lender queue
+    quota = lambda q: {f["name"]: [r["nominalQuota"] for r in f["resources"]] for f in q["resourceGroups"][0]["flavors"]}
+    assert quota(queues["research"]) == {"infer": [0, "0Mi", 0, 0],
+                                         "train-h100": [4 * 192, f"{4 * 2048 * 1024}Mi", 32, 4 * 32]}
+    assert quota(queues["serving"]) == {"infer": [8 * 4, f"{8 * 16 * 1024}Mi", 8, 0], "train-h100": [0, "0Mi", 0, 0]}
+    for name, q in queues.items():
+        assert q["cohort"] == "farm"
+        assert q["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": name}}
+        assert q["preemption"]["reclaimWithinCohort"] == "Any"
+
+
+def test_a_team_without_a_quota_borrows_from_the_lender_queue(tmp_path):
+    config = stack_config("aws-dev")
+    config["dragonfarm:breeding_ground"]["teams"] = {"research": {"gpu_quota": 2, "pools": ["infer"]}, "adhoc": {}}
+    queues = {q.inputs["metadata"]["name"]: q.inputs["spec"] for q in plan_config(config, tmp_path).of_type(CLUSTER_QUEUE)}
+    gpus = lambda q: {f["name"]: f["resources"][2]["nominalQuota"] for f in q["resourceGroups"][0]["flavors"]}
+    # 12 GPUs in all (train 2 x 4 A10G, infer 4 x 1 L4): research is guaranteed 2 L4, adhoc nothing, the lender the other 10.
+    assert gpus(queues["research"]) == {"infer": 2, "train": 0}
+    assert gpus(queues["adhoc"]) == {"infer": 0, "train": 0}
+    assert gpus(queues["farm-shared"]) == {"infer": 2, "train": 8}
+    assert "namespaceSelector" not in queues["farm-shared"]  # selects no namespace: it only lends
+
+
+def test_one_flavor_per_pool_so_a_fallback_job_lands_on_either_capacity_type():
+    flavors = {f.inputs["metadata"]["name"]: f.inputs["spec"]
+               for f in planned("aws-prod").of_type("kubernetes:kueue.x-k8s.io/v1beta1:ResourceFlavor")}
+    # A flavor selecting karpenter.sh/capacity-type=spot would pin an admitted job to spot nodes; selecting the
+    # pool lets Karpenter fall back to on-demand within the spot-with-fallback NodePool.
+    assert flavors == {key: {"nodeLabels": {"dragonfarm.io/pool": key},
+                             "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
+                       for key in ("infer", "train-h100")}
+
+
+def test_efa_pool_is_pinned_to_one_zone_and_nodes_never_expire_by_default():
+    pools = {p.inputs["metadata"]["name"]: p.inputs["spec"] for p in planned("aws-prod").of_type(NODEPOOL)}
+    zone = [r for r in pools["train-h100"]["template"]["spec"]["requirements"] if r["key"] == "topology.kubernetes.io/zone"]
+    assert zone == [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1a"]}]
+    assert not any(r["key"] == "topology.kubernetes.io/zone" for r in pools["infer"]["template"]["spec"]["requirements"])
+    assert {p["template"]["spec"]["expireAfter"] for p in pools.values()} == {"Never"}  # Karpenter v1 accepts "Never"
+
+
+def test_expiry_is_a_pool_setting(tmp_path):
+    config = stack_config("aws-dev")
+    config["dragonfarm:breeding_ground"]["gpu_pools"]["infer"]["expire_after_hours"] = 168
+    pool = one(plan_config(config, tmp_path), NODEPOOL, "-nodepool-infer")
+    assert pool.inputs["spec"]["template"]["spec"]["expireAfter"] == "168h"
+
+
+def test_karpenter_controller_is_scoped_to_its_own_cluster():
+    # Karpenter's reference KarpenterControllerPolicy: creating, tagging and deleting instances, launch
+    # templates and instance profiles requires this cluster's tags, so a dev controller cannot touch prod.
+    policy = one(planned("aws-dev"), ROLE_POLICY, "-karpenter-controller")
+    by_sid = {s["Sid"]: s for s in statements(policy.inputs["policy"])}
+    cluster_tag = "kubernetes.io/cluster/dfarm-aws-dev-cluster"
+    for sid in ("AllowScopedEC2InstanceActionsWithTags", "AllowScopedResourceCreationTagging"):
+        assert by_sid[sid]["Condition"]["StringEquals"][f"aws:RequestTag/{cluster_tag}"] == "owned"
+        assert by_sid[sid]["Condition"]["StringEquals"]["aws:RequestTag/eks:eks-cluster-name"] == "dfarm-aws-dev-cluster"
+    for sid in ("AllowScopedDeletion", "AllowScopedEC2LaunchTemplateAccessActions", "AllowScopedResourceTagging"):
+        assert by_sid[sid]["Condition"]["StringEquals"][f"aws:ResourceTag/{cluster_tag}"] == "owned"
+    assert by_sid["AllowScopedInstanceProfileActions"]["Condition"]["StringEquals"][f"aws:ResourceTag/{cluster_tag}"] == "owned"
+
+
+READ_ONLY = ("Describe", "Get", "List")
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_no_policy_the_farm_writes_allows_a_write_on_everything(stack, tmp_path):
+    config = stack_config(stack)
+    config["dragonfarm:ledger"]["hard_stop"] = True  # include the budget action's policy
+    plan = plan_config(config, tmp_path)
+    documents = [r.inputs["policy"] for r in plan.resources if r.type in (ROLE_POLICY, "aws:iam/policy:Policy")]
+    assert len(documents) >= 5
+    for document in documents:
+        for statement in statements(document):
+            if statement["Effect"] == "Allow" and "*" in as_list(statement["Resource"]):
+                for action in as_list(statement["Action"]):
+                    assert action.split(":")[1].startswith(READ_ONLY), (action, statement.get("Sid"))
+
+
+def test_budget_action_role_may_only_touch_the_role_it_stops(tmp_path):
+    config = stack_config("aws-dev")
+    config["dragonfarm:ledger"]["hard_stop"] = True
+    policy = one(plan_config(config, tmp_path), ROLE_POLICY, "-budget-action")
+    (statement,) = statements(policy.inputs["policy"])
+    assert statement["Resource"] == "arn:aws:iam::123456789012:role/dfarm-aws-dev-cluster-karpenter-controller"
+
+
+# ---- what a team needs on day one --------------------------------------------------------------------
+
+
+def test_people_get_access_entries_admins_cluster_wide_members_in_their_namespace():
+    plan = planned("aws-dev")
+    entries = {e.inputs["principalArn"]: e for e in plan.of_type("aws:eks/accessEntry:AccessEntry") if e.inputs["type"] == "STANDARD"}
+    assert set(entries) == {"arn:aws:iam::123456789012:role/ml-platform-admins", "arn:aws:iam::123456789012:role/research-engineers",
+                            "arn:aws:iam::123456789012:role/serving-engineers"}
+    associations = {(a.inputs["principalArn"].rsplit("/", 1)[1], a.inputs["policyArn"].rsplit("/", 1)[1]): a.inputs["accessScope"]
+                    for a in plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")}
+    assert associations == {
+        ("ml-platform-admins", "AmazonEKSClusterAdminPolicy"): {"type": "cluster"},
+        ("research-engineers", "AmazonEKSEditPolicy"): {"type": "namespace", "namespaces": ["research"]},
+        ("serving-engineers", "AmazonEKSEditPolicy"): {"type": "namespace", "namespaces": ["serving"]},
+    }
+
+
+def test_a_principal_in_two_teams_has_one_entry(tmp_path):
+    config = stack_config("aws-dev")
+    both = "arn:aws:iam::123456789012:role/research-engineers"
+    config["dragonfarm:breeding_ground"]["teams"]["serving"]["members"] = [both]
+    plan = plan_config(config, tmp_path)
+    assert [e.inputs["principalArn"] for e in plan.of_type("aws:eks/accessEntry:AccessEntry")].count(both) == 1  # EKS: one entry per principal
+    (edit,) = [a for a in plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation") if a.inputs["principalArn"] == both]
+    assert edit.inputs["accessScope"] == {"type": "namespace", "namespaces": ["research", "serving"]}
+
+
+def bucket(stack: str, key: str) -> str:
+    # Bucket names carry a digest of the account id (mock account 123456789012): global S3 names cannot collide.
+    return f"{stack.replace('aws', 'dfarm-aws')}-{key}-{hashlib.sha256(b'123456789012').hexdigest()[:8]}"
+
+
+def test_bucket_names_are_unique_per_account():
+    names = {b.inputs["bucket"] for b in planned("aws-dev").of_type("aws:s3/bucket:Bucket")}
+    assert names == {bucket("aws-dev", k) for k in ("datasets", "checkpoints", "models", "logs")}
+    assert all(3 <= len(n) <= 63 for n in names)
+
+
+def test_each_team_workload_gets_least_privilege_on_its_troughs():
+    plan = planned("aws-dev")
+    identities = {i.inputs["namespace"]: i.inputs for i in plan.of_type("aws:eks/podIdentityAssociation:PodIdentityAssociation")}
+    assert identities["research"]["serviceAccount"] == identities["serving"]["serviceAccount"] == "workload"
+    research = {s["Sid"]: s for s in statements(one(plan, ROLE_POLICY, "-team-research-troughs").inputs["policy"])}
+    arn = lambda key: f"arn:aws:s3:::{bucket('aws-dev', key)}"
+    # Default by purpose: datasets and models read, checkpoints and logs read-write.
+    assert sorted(research["List"]["Resource"]) == sorted(arn(k) for k in ("datasets", "checkpoints", "models", "logs"))
+    assert sorted(research["Write"]["Resource"]) == sorted(f"{arn(k)}/*" for k in ("checkpoints", "logs"))
+    assert research["FarmKeyThroughS3"]["Condition"]["StringEquals"] == {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    # serving lists only models (read) and logs (read-write).
+    serving = {s["Sid"]: s for s in statements(one(plan, ROLE_POLICY, "-team-serving-troughs").inputs["policy"])}
+    assert sorted(serving["List"]["Resource"]) == sorted([arn("models"), arn("logs")])
+    assert serving["Write"]["Resource"] == [f"{arn('logs')}/*"]
+    accounts = {sa.inputs["metadata"]["namespace"]: sa.inputs["metadata"]["name"]
+                for sa in plan.of_type("kubernetes:core/v1:ServiceAccount")}
+    assert accounts == {"research": "workload", "serving": "workload"}
+
+
+def test_dev_box_gets_the_same_kind_of_grant():
+    box = {s["Sid"]: s for s in statements(one(planned("aws-dev"), ROLE_POLICY, "-devbox-troughs").inputs["policy"])}
+    assert len(box["List"]["Resource"]) == 4 and len(box["Write"]["Resource"]) == 2
+
+
+def test_stack_exports_what_a_user_needs_next(tmp_path, monkeypatch):
+    exported = {}
+    monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
+    plan_config(stack_config("aws-dev"), tmp_path)
+    assert {"cluster_name", "cluster_endpoint", "cluster_certificate_authority", "kubeconfig", "kubeconfig_command",
+            "buckets", "dev_boxes", "alerts_topic"} <= set(exported)
+    assert isinstance(exported["kubeconfig"], pulumi.Output)
+
+
+def test_warm_nodes_are_a_node_group_below_karpenter():
+    plan = planned("aws-prod")
+    warm = one(plan, "aws:eks/nodeGroup:NodeGroup", "-warm-infer")
+    # EKS NodeGroup API: amiType AL2023_x86_64_NVIDIA for GPU instances; taint effects are NO_SCHEDULE etc.
+    assert warm.inputs["amiType"] == "AL2023_x86_64_NVIDIA" and warm.inputs["capacityType"] == "ON_DEMAND"
+    assert warm.inputs["scalingConfig"] == {"desiredSize": 1, "maxSize": 1, "minSize": 1}
+    assert warm.inputs["instanceTypes"] == ["g6.xlarge", "g6.2xlarge", "g6.4xlarge"]
+    assert warm.inputs["labels"] == {"dragonfarm.io/pool": "infer", "nvidia.com/gpu.present": "true"}
+    assert warm.inputs["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+    pool = one(plan, NODEPOOL, "-nodepool-infer")
+    assert pool.inputs["spec"]["limits"] == {"nvidia.com/gpu": "7"}  # max_nodes 8 - 1 warm, 1 GPU each
+
+
+def test_existing_vpc_subnets_are_tagged_for_karpenter(tmp_path):
+    config = stack_config("aws-dev")
+    config["dragonfarm:fence"] = {"existing_network": {"network_id": "vpc-0abc12345",
+                                                       "private_subnet_ids": ["subnet-0aaa1111", "subnet-0bbb2222"]}}
+    tags = plan_config(config, tmp_path).of_type("aws:ec2/tag:Tag")
+    assert sorted((t.inputs["resourceId"], t.inputs["key"], t.inputs["value"]) for t in tags) == [
+        ("subnet-0aaa1111", "karpenter.sh/discovery", "dfarm-aws-dev"), ("subnet-0bbb2222", "karpenter.sh/discovery", "dfarm-aws-dev")]
+
+
+# ---- the sample job the README submits -------------------------------------------------------------------
+
+
+def test_sample_job_is_valid_and_fits_the_farm():
+    job = yaml.safe_load((ROOT / "examples" / "team-job.yaml").read_text())
+    kubernetes_validate.validate(job, "1.35.0", strict=True)
+    plan = planned("aws-dev")
+    namespace = job["metadata"]["namespace"]
+    queue = job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"]
+    local_queues = {(q.inputs["metadata"]["namespace"], q.inputs["metadata"]["name"])
+                    for q in plan.of_type("kubernetes:kueue.x-k8s.io/v1beta1:LocalQueue")}
+    assert (namespace, queue) in local_queues
+    pod = job["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "workload" and job["spec"]["suspend"] is True
+    (cq,) = [q for q in plan.of_type(CLUSTER_QUEUE) if q.inputs["metadata"]["name"] == namespace]
+    covered = set(cq.inputs["spec"]["resourceGroups"][0]["coveredResources"])
+    (container,) = pod["containers"]
+    assert set(container["resources"]["requests"]) <= covered and "cpu" in container["resources"]["requests"]
+    assert "s3://DATASETS_BUCKET/" in container["command"]
+
+
+# ---- the idle watcher, run for real ---------------------------------------------------------------------
+
+
+def watcher(tmp_path: Path, gpu: str, load: str, who: str = "", minutes: int = 3) -> list[Path]:
+    """Run the watcher `minutes` times with fake nvidia-smi/who/pgrep; returns the stop marker if it fired."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool, out in (("nvidia-smi", gpu), ("who", who), ("nproc", "4"), ("pgrep", "0")):
+        (bin_dir / tool).write_text(f"#!/bin/sh\nprintf '%s\\n' '{out}'\n")
+        (bin_dir / tool).chmod(0o755)
+    (tmp_path / "loadavg").write_text(f"{load} 0.10 0.10 1/100 1000\n")
+    marker = tmp_path / "stopped"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "IDLE_MINUTES": "3", "STATE_DIR": str(tmp_path / "state"),
+           "LOADAVG_FILE": str(tmp_path / "loadavg"), "STOP_COMMAND": f"touch {marker}"}
+    for _ in range(minutes):
+        subprocess.run(["bash", str(ROOT / "components/barn/idle_watch.sh")], env=env, check=True)
+    return [marker] if marker.exists() else []
+
+
+def test_idle_box_is_stopped_after_idle_minutes(tmp_path):
+    assert watcher(tmp_path, gpu="0\n3\n", load="0.05", minutes=2) == []
+    assert watcher(tmp_path, gpu="0\n3\n", load="0.05", minutes=1) != []  # the third idle minute stops it
+
+
+def test_busy_gpu_with_an_idle_cpu_keeps_the_box(tmp_path):
+    # The defect the CPU-only alarm had: a GPU job with one busy core looks idle to CPU metrics.
+    assert watcher(tmp_path, gpu="0\n97\n", load="0.05", minutes=5) == []
+
+
+def test_a_logged_in_user_keeps_the_box(tmp_path):
+    assert watcher(tmp_path, gpu="0", load="0.0", who="ana pts/0 2026-11-24 10:00", minutes=5) == []
+
+
+def test_busy_cpu_keeps_the_box(tmp_path):
+    assert watcher(tmp_path, gpu="0", load="2.00", minutes=5) == []  # 2 of 4 cores busy = 50 %
+
+
+def test_dev_box_installs_the_watcher_and_has_a_nightly_backstop():
+    plan = planned("aws-dev")
+    (box,) = plan.of_type("aws:ec2/instance:Instance")
+    assert box.inputs["instanceType"] == "g4dn.xlarge"
+    assert box.inputs["associatePublicIpAddress"] is False
+    assert box.inputs["metadataOptions"]["httpTokens"] == "required"
+    assert box.inputs["rootBlockDevice"]["encrypted"] is True
+    assert box.inputs["rootBlockDevice"]["tags"]["dragonfarm-farm"] == "dfarm-aws-dev"
+    # A guest power-off stops (does not terminate) the instance: EC2 InstanceInitiatedShutdownBehavior "stop".
+    assert box.inputs["instanceInitiatedShutdownBehavior"] == "stop"
+    assert "Environment=IDLE_MINUTES=60" in box.inputs["userData"]
+    assert 'Environment="STOP_COMMAND=systemctl poweroff"' in box.inputs["userData"]
+    assert (ROOT / "components/barn/idle_watch.sh").read_text().rstrip("\n") in box.inputs["userData"]
+    assert plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") == []  # the CPU-only stop is gone
+    (schedule,) = plan.of_type("aws:scheduler/schedule:Schedule")
+    # EventBridge Scheduler: cron(minutes hours day-of-month month day-of-week year); universal target ec2:stopInstances.
+    assert schedule.inputs["scheduleExpression"] == "cron(0 21 * * ? *)" and schedule.inputs["scheduleExpressionTimezone"] == "UTC"
+    assert schedule.inputs["target"]["arn"] == "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"
+    assert json.loads(schedule.inputs["target"]["input"]) == {"InstanceIds": [f"i-{__import__('dragonfarm.mocks').mocks.digest(box.name)}"]}
