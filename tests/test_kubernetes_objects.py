@@ -43,8 +43,11 @@ def test_every_object_matches_its_schema(stack):
         if key in CRDS["kinds"]:
             schema = {**CRDS["kinds"][key], "definitions": CRDS["definitions"]}
             jsonschema.validate(obj.get("spec", {}), schema)
+            jsonschema.validate(obj["metadata"], {"$ref": "#/definitions/metadata", "definitions": CRDS["definitions"]})
         else:
             kubernetes_validate.validate(obj, version, strict=True)
+        # Label syntax is not in the OpenAPI schemas: checked on every object.
+        jsonschema.validate(obj["metadata"].get("labels", {}), {"$ref": "#/definitions/labelMap", "definitions": CRDS["definitions"]})
         checked += 1
     assert checked > 0
 
@@ -60,3 +63,11 @@ def test_a_bad_core_object_is_caught():
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
                                       "spec": {"hardd": {}}}, "1.33.0", strict=True)
+
+
+def test_an_invalid_label_is_caught():
+    schema = {"$ref": "#/definitions/labelMap", "definitions": CRDS["definitions"]}
+    jsonschema.validate({"dragonfarm.io/pool": "train-h100", "nvidia.com/gpu.present": "true", "team": ""}, schema)
+    for bad in ({"dragonfarm.io/pool": "a" * 64}, {"dragonfarm.io/pool": "Ends-"}, {"bad key": "x"}, {"-x": "y"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
