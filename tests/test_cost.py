@@ -165,3 +165,15 @@ def test_gcp_and_azure_storage_follow_their_lifecycle_rules():
     # Same usage on Azure: Hot 0.0208, Cool 0.0115.
     assert data.monthly == pytest.approx(100 * 0.0208 + 900 * 0.0115, abs=0.01)
     assert len([l for l in azure.lines if l.type == "azure-native:network:PrivateEndpoint"]) == 3
+
+
+def test_warm_gpu_nodes_are_priced_always_on_and_the_pool_runs_the_rest():
+    # aws-prod infer: min_nodes 1 (a warm on-demand g6.xlarge node group, 730 h) and 4000 node-hours in all
+    # (usage profile), so the Karpenter pool runs 4000 - 730 = 3270 h at 80 % spot.
+    est = estimate(planned("aws-prod"))
+    warm = line(est, "dfarm-aws-prod-cluster-warm-infer")
+    assert warm.monthly == pytest.approx(730 * G6_XL_OD, abs=0.01)  # 587.50
+    disk_per_hour = 200 * GP3 / 730
+    infer = line(est, "dfarm-aws-prod-cluster-nodepool-infer")
+    assert infer.monthly == pytest.approx(3270 * (0.8 * G6_XL_SPOT + 0.2 * G6_XL_OD + disk_per_hour), abs=0.01)
+    assert infer.naive == pytest.approx(7 * 730 * (G6_XL_OD + disk_per_hour), abs=0.01)  # the 7 nodes above the warm one
