@@ -10,6 +10,7 @@ checks that need the whole farm (cloud, region and zones, names).
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import re
@@ -22,7 +23,7 @@ from components.barn.spec import BarnSpec
 from components.breeding_ground.spec import BreedingGroundSpec
 from components.fence.spec import FenceSpec
 from components.ledger.spec import LedgerSpec, UsageSpec
-from components.schema import KEY_RULE, Context, Key, Problem, Spec, nested, only_on
+from components.schema import KEY_RULE, Context, Key, Problem, Spec, nested, only_on, show
 from components.trough.spec import TroughSpec
 
 NAMESPACE = "dragonfarm"
@@ -233,6 +234,10 @@ def problems_from_pydantic(exc: ValidationError, model: type[BaseModel]) -> list
             allowed = "one of " + str(err.get("ctx", {}).get("expected", "")).replace("'", "")
         elif kind == "string_pattern_mismatch" and path == "prefix":
             allowed = "3-18 lowercase letters, digits and hyphens, starting with a letter"
+        elif kind == "string_type" and isinstance(value, (int, float, datetime.date)) and not isinstance(value, bool):
+            written = getattr(value, "text", None) or str(value)
+            allowed = (f"a string: quote it in the YAML ('{written}'); unquoted, YAML reads {written} as "
+                       f"{'a date' if isinstance(value, datetime.date) else 'the number ' + show(value)}")
         elif kind in _ALLOWED_BY_TYPE:
             allowed = _ALLOWED_BY_TYPE[kind]
         else:

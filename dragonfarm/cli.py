@@ -59,7 +59,10 @@ def plan(
     started = time.perf_counter()
     result = load_plan(stack)
     if out is not None:
-        out.write_text(result.to_json() + "\n")
+        try:
+            out.write_text(result.to_json() + "\n")
+        except OSError as exc:
+            fail(f"--out {out}: cannot write it ({exc.strerror}); allowed: a writable file path", BAD_INPUT)
     if json_out:
         print(result.to_json())
         return

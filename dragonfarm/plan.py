@@ -232,6 +232,17 @@ def typo_keys(inputs: Any, path: str = "") -> Iterator[str]:
             yield from typo_keys(item, f"{path}[{i}]")
 
 
+def refused(records: list[PlannedResource]) -> list[str]:
+    """What the engine or a provider would refuse in these registrations: misspelled nested keys (snake_case
+    keys the SDK did not translate) and two resources with one URN."""
+    typos = [f"{r.type} '{r.name}': input key '{key}' is not a property of the resource (snake_case keys the SDK "
+             f"did not translate are misspellings)" for r in records for key in typo_keys(r.inputs)]
+    seen: set[str] = set()
+    twice = sorted({f"{r.urn}: registered twice (two resources with one type and name); the engine refuses a duplicate URN"
+                    for r in records if r.urn in seen or seen.add(r.urn)})
+    return typos + twice
+
+
 def record(program: Callable[[], Any], *, cloud: str, region: str, project: str | None = None, stack: str = "example",
            config: dict[str, Any] | None = None) -> list[PlannedResource]:
     """Run any Pulumi program function under the farm mocks; returns what it registered.
@@ -271,10 +282,9 @@ def plan_stack(stack: str) -> Plan:
     config = stacks.read_config(path)
     farm = load_farm(config, source=_display(path))
     records = run_program(farm, name, config)
-    typos = [f"{r.type} '{r.name}': input key '{key}' is not a property of the resource (snake_case keys the SDK "
-             f"did not translate are misspellings)" for r in records for key in typo_keys(r.inputs)]
-    if typos:
-        raise PlanError("\n".join(typos))
+    problems = refused(records)
+    if problems:
+        raise PlanError("\n".join(problems))
     records.sort(key=lambda r: r.urn)
     return Plan(stack=name, cloud=farm.cloud, region=farm.region, environment=farm.environment, resources=records,
                 prefix=farm.prefix, budget=farm.ledger.monthly_budget, currency=farm.ledger.currency,

@@ -27,6 +27,9 @@ def resolve(stack: str) -> tuple[str, Path]:
     if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
         name = candidate.stem.removeprefix("Pulumi.")
         return name, candidate
+    if "/" in stack or "\\" in stack or candidate.suffix in (".yaml", ".yml"):
+        raise StackNotFound(f"stack {stack!r}: no such stack file; allowed: a stack under stacks/ ({', '.join(names()) or 'none'}) "
+                            "or the path of an existing stack YAML")
     path = project_root() / "stacks" / f"Pulumi.{stack}.yaml"
     if path.is_file():
         return stack, path
@@ -39,10 +42,54 @@ def names() -> list[str]:
     return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in folder.glob("Pulumi.*.yaml"))
 
 
+class YamlFloat(float):
+    """A float read from YAML, keeping the text it was written as: an unquoted `1.30` reads as 1.3,
+    and the error for a setting that wants a string says how to quote it."""
+
+    text: str
+
+    def __new__(cls, value: float, text: str) -> "YamlFloat":
+        made = super().__new__(cls, value)
+        made.text = text
+        return made
+
+
+class StackLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (PyYAML keeps the last one silently:
+    a second `environment: dev` under `environment: prod` would turn protection off)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key] + 1}); allowed: each key once per mapping",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        value = super().construct_yaml_float(node)
+        return YamlFloat(value, str(node.value))
+
+
+StackLoader.add_constructor("tag:yaml.org,2002:map", StackLoader.construct_mapping)
+StackLoader.add_constructor("tag:yaml.org,2002:float", StackLoader.construct_yaml_float)
+
+
 def read_config(path: Path) -> dict[str, Any]:
     """The `config:` map of a stack file, as the Pulumi CLI would hand it to the program."""
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise StackNotFound(f"{path}: got a file that is not UTF-8 text; allowed: a Pulumi stack YAML file") from None
+    except OSError as exc:
+        raise StackNotFound(f"{path}: cannot read it ({exc.strerror}); allowed: a readable Pulumi stack YAML file") from None
+    if "\x00" in text:
+        raise StackNotFound(f"{path}: got a binary file; allowed: a Pulumi stack YAML file")
+    try:
+        document = yaml.load(text, Loader=StackLoader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

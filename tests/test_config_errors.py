@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from blueprints.config import ConfigError, load_farm
 from tests.conftest import ROOT, stack_config
@@ -327,3 +328,62 @@ def test_dev_box_stop_time_and_zone():
     config["dragonfarm:barns"]["devbox"]["time_zone"] = "Mars/Olympus"
     assert errors(config) == ["s.yaml: dragonfarm:barns.devbox.time_zone: got 'Mars/Olympus'; allowed: an IANA time zone such as "
                               "UTC or Europe/Berlin"]
+
+
+# ---- the config file itself -------------------------------------------------------------------------------
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dragonfarm.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_a_duplicate_yaml_key_is_an_error(tmp_path):
+    # PyYAML keeps the last of two equal keys: a second `environment: dev` would silently turn protection off.
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text("config:\n  dragonfarm:environment: prod\n  dragonfarm:environment: dev\n")
+    run = cli("plan", str(path))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr == (f"error: {path}: line 3: not valid YAML (duplicate key 'dragonfarm:environment' (first at line 2); "
+                          "allowed: each key once per mapping)\n")
+
+
+def test_binary_file_and_missing_path_get_one_line(tmp_path):
+    path = tmp_path / "Pulumi.bin.yaml"
+    path.write_bytes(bytes(range(256)))
+    run = cli("plan", str(path))
+    assert (run.returncode, run.stderr) == (2, f"error: {path}: got a file that is not UTF-8 text; allowed: a Pulumi stack YAML file\n")
+    run = cli("plan", "stacks/aws-dev")
+    assert run.returncode == 2 and run.stderr.startswith("error: stack 'stacks/aws-dev': no such stack file; allowed: a stack under stacks/")
+
+
+def test_unwritable_out_path_is_bad_input(tmp_path):
+    run = cli("plan", "aws-dev", "--out", str(tmp_path / "missing-dir" / "plan.json"))
+    assert run.returncode == 2 and run.stderr.startswith(f"error: --out {tmp_path}/missing-dir/plan.json: cannot write it")
+
+
+def test_a_version_yaml_reads_as_a_number_says_how_to_quote_it(tmp_path):
+    config = aws()
+    config["dragonfarm:breeding_ground"]["kubernetes_version"] = "@@"
+    path = tmp_path / "Pulumi.s.yaml"
+    path.write_text(yaml.safe_dump({"config": config}).replace("'@@'", "1.30"))
+    from dragonfarm.stacks import read_config
+
+    assert errors(read_config(path)) == ["s.yaml: dragonfarm:breeding_ground.kubernetes_version: got 1.3; allowed: a string: quote it "
+                                         "in the YAML ('1.30'); unquoted, YAML reads 1.30 as the number 1.3"]
+
+
+def test_numbers_have_sane_upper_bounds():
+    config = aws()
+    config["dragonfarm:breeding_ground"]["gpu_pools"]["train"]["max_nodes"] = 10**32
+    config["dragonfarm:ledger"]["monthly_budget"] = float("inf")
+    lines = errors(config)
+    assert lines[0].startswith("s.yaml: dragonfarm:breeding_ground.gpu_pools.train.max_nodes: got 100000000000000000000000000000000; "
+                               "allowed: less than or equal to 1000")
+    assert lines[1].startswith("s.yaml: dragonfarm:ledger.monthly_budget: got inf; allowed:")
+
+
+def test_a_repeated_alert_email_is_refused():
+    config = aws()
+    config["dragonfarm:ledger"]["alert_emails"] = ["ml@example.com", "ML@example.com"]
+    assert errors(config) == ["s.yaml: dragonfarm:ledger.alert_emails[1]: got 'ML@example.com'; allowed: each address once "
+                              "(a repeated address is a second subscription with the same name)"]

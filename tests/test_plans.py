@@ -86,3 +86,17 @@ def test_plan_fails_on_a_misspelled_nested_key(tmp_path, monkeypatch):
     with pytest.raises(PlanError) as info:
         plan_stack("aws-dev")
     assert "input key 'rules[0].noncurrent_version_expiraton' is not a property" in str(info.value)
+
+
+def test_two_resources_with_one_urn_fail_the_plan():
+    import pulumi_aws as aws
+
+    from dragonfarm.plan import record, refused
+
+    def program():
+        aws.sns.Topic("alerts")
+        aws.sns.Topic("alerts")
+
+    records = record(program, cloud="aws", region="us-east-1")
+    assert refused(records) == ["urn:pulumi:example::dragonfarm::aws:sns/topic:Topic::alerts: registered twice (two resources "
+                                "with one type and name); the engine refuses a duplicate URN"]

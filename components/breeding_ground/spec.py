@@ -48,13 +48,13 @@ POOL_LABEL = "dragonfarm.io/pool"
 class GpuPoolSpec(Spec):
     gpu: str
     """GPU model: h100, a100-40gb, a100-80gb, a10g, a10, l4 or t4 (what the cloud offers, see gpu_catalog.csv)."""
-    gpus_per_node: int = Field(default=1, ge=1)
+    gpus_per_node: int = Field(default=1, ge=1, le=16)
     """GPUs on each node; picks the instance types from the GPU catalog."""
     capacity: Capacity = Capacity.spot
     """spot, on-demand, or spot-with-fallback (spot preferred, on-demand when spot is short)."""
-    min_nodes: int = Field(default=0, ge=0)
+    min_nodes: int = Field(default=0, ge=0, le=1000)
     """Nodes kept when idle; 0 scales the pool to zero."""
-    max_nodes: int = Field(default=2, ge=1)
+    max_nodes: int = Field(default=2, ge=1, le=1000)
     """Ceiling on nodes; the pool's GPU limit is max_nodes x gpus_per_node."""
     taints: list[Taint] = Field(default_factory=lambda: [GPU_TAINT])
     """Taints keep non-GPU pods off GPU nodes."""
@@ -96,8 +96,8 @@ class GpuPoolSpec(Spec):
 class SystemPoolSpec(Spec):
     instance_type: str | None = None
     """CPU instance type for cluster services. Default: a small general-purpose type per cloud."""
-    min_nodes: int = Field(default=1, ge=1)
-    max_nodes: int = Field(default=3, ge=1)
+    min_nodes: int = Field(default=1, ge=1, le=100)
+    max_nodes: int = Field(default=3, ge=1, le=100)
 
     def problems(self, ctx: Context) -> Iterator[Problem]:
         if self.min_nodes > self.max_nodes:
@@ -105,9 +105,9 @@ class SystemPoolSpec(Spec):
 
 
 class TeamSpec(Spec):
-    gpu_quota: int | None = Field(default=None, ge=0)
+    gpu_quota: int | None = Field(default=None, ge=0, le=16000)
     """GPUs guaranteed to the team (its Kueue nominal quota); idle GPUs of the farm may be borrowed beyond it. Default: none guaranteed, borrow only."""
-    cpu_quota: int = Field(default=64, ge=1)
+    cpu_quota: int = Field(default=64, ge=1, le=1_000_000)
     """CPU cores the team's namespace may request (ResourceQuota)."""
     members: list[str] = Field(default_factory=list)
     """People who may edit the team's namespace (AWS: IAM role or user ARNs)."""

@@ -23,7 +23,7 @@ CURRENCIES = {"aws": ("USD",), "gcp": None, "azure": None}
 
 
 class LedgerSpec(Spec):
-    monthly_budget: float = Field(gt=0)
+    monthly_budget: float = Field(gt=0, le=100_000_000, allow_inf_nan=False)
     """Monthly budget for the farm, in `currency`."""
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     """ISO 4217 currency code of the budget."""
@@ -44,6 +44,8 @@ class LedgerSpec(Spec):
         for i, email in enumerate(self.alert_emails):
             if not re.fullmatch(EMAIL_PATTERN, email):
                 yield Problem(f"alert_emails[{i}]", email, "an email address")
+            elif email.lower() in (e.lower() for e in self.alert_emails[:i]):
+                yield Problem(f"alert_emails[{i}]", email, "each address once (a repeated address is a second subscription with the same name)")
         for field in ("actual_thresholds", "forecast_thresholds"):
             values: list[float] = getattr(self, field)
             for i, value in enumerate(values):
