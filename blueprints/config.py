@@ -130,15 +130,28 @@ class FarmConfig(Spec):
                     yield Problem(f"{path}.{key}", key, f"a trough of the stack: {', '.join(self.troughs) or 'none'}")
 
 
+# Tag rules per cloud: (key pattern, value pattern, what is allowed, reserved key prefix).
+# AWS: "Tagging AWS resources", tag naming limits (letters, digits, spaces, _ . : / = + - @; `aws:` reserved);
+# Azure: "Use tags to organize your Azure resources", limitations (names up to 512, none of < > % & \ ? /);
+# GCP: "Labels" requirements (lowercase letters, digits, _ and -; keys start with a letter; 63 each).
+TAG_RULES: dict[str, tuple[str, str, str, str | None]] = {
+    "aws": (r"[\w .:/=+\-@]{1,128}", r"[\w .:/=+\-@]{0,256}",
+            "an AWS tag: key 1-128 and value 0-256 letters, digits, spaces and _ . : / = + - @", "aws:"),
+    "azure": (r"[^<>%&\\?/]{1,512}", r".{0,256}", "an Azure tag: name 1-512 characters, none of < > % & \\ ? /; value at most 256", None),
+    "gcp": (r"[a-z][a-z0-9_-]{0,62}", r"[a-z0-9_-]{0,63}",
+            "a GCP label: lowercase letters, digits, '_' and '-', at most 63, the key starting with a letter", None),
+}
+
+
 def _tag_problems(cloud: str, tags: dict[str, str]) -> Iterator[Problem]:
+    key_rule, value_rule, what, reserved = TAG_RULES[cloud]
     for key, value in tags.items():
-        if cloud == "gcp":
-            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key):
-                yield Problem(f"tags.{key}", key, "a GCP label key: lowercase letters, digits, '_' and '-', starting with a letter, at most 63")
-            if not re.fullmatch(r"[a-z0-9_-]{0,63}", value):
-                yield Problem(f"tags.{key}", value, "a GCP label value: lowercase letters, digits, '_' and '-', at most 63")
-        elif len(key) > 128 or len(value) > 256 or re.search(r"[<>%&\\?]", key + value):
-            yield Problem(f"tags.{key}", value, "a tag: key at most 128, value at most 256 characters, none of < > % & \\ ?")
+        if reserved and key.lower().startswith(reserved):
+            yield Problem(f"tags.{key}", key, f"a tag key not starting with '{reserved}' (reserved by {cloud})")
+        elif not re.fullmatch(key_rule, key):
+            yield Problem(f"tags.{key}", key, what)
+        elif not re.fullmatch(value_rule, value):
+            yield Problem(f"tags.{key}", value, what)
 
 
 class ConfigError(Exception):

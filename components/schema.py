@@ -101,3 +101,32 @@ def principal_problems(cloud: str, path: str, principals: list[str]) -> Iterator
             yield Problem(f"{path}[{i}]", principal, what)
     if len(set(principals)) != len(principals):
         yield Problem(path, principals, "distinct principals")
+
+
+# Kubernetes label syntax ("Labels and Selectors", syntax and character set): an optional DNS-subdomain
+# prefix and '/', then a name of 1-63 alphanumerics, '-', '_', '.', alphanumeric at both ends; a value of
+# at most 63 of the same, possibly empty.
+LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+LABEL_KEY = rf"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?{LABEL_NAME}"
+LABEL_VALUE = rf"({LABEL_NAME})?"
+# Label domains the cluster or its autoscaler owns: Karpenter refuses NodePool labels in them ("NodePools",
+# template.metadata.labels: restricted domains), GKE and AKS reserve kubernetes.io for themselves.
+RESERVED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io", "karpenter.sh", "karpenter.k8s.aws", "dragonfarm.io")
+
+
+def label_key_problem(key: str, reserved: bool = True) -> str | None:
+    if len(key) > 316 or not re.fullmatch(LABEL_KEY, key) or len(key.split("/")[0]) > 253:
+        return "a Kubernetes label key: [prefix/]name, the name 1-63 letters, digits, '-', '_', '.', alphanumeric at both ends"
+    domain = key.split("/")[0] if "/" in key else ""
+    if reserved and any(domain == d or domain.endswith("." + d) for d in RESERVED_LABEL_DOMAINS):
+        return f"a label key outside the domains the cluster reserves ({', '.join(RESERVED_LABEL_DOMAINS)})"
+    return None
+
+
+def label_problems(path: str, labels: dict[str, str]) -> Iterator[Problem]:
+    for key, value in labels.items():
+        problem = label_key_problem(key)
+        if problem is not None:
+            yield Problem(f"{path}.{key}", key, problem)
+        elif not re.fullmatch(LABEL_VALUE, value):
+            yield Problem(f"{path}.{key}", value, "a Kubernetes label value: at most 63 letters, digits, '-', '_', '.', alphanumeric at both ends")

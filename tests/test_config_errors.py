@@ -387,3 +387,44 @@ def test_a_repeated_alert_email_is_refused():
     config["dragonfarm:ledger"]["alert_emails"] = ["ml@example.com", "ML@example.com"]
     assert errors(config) == ["s.yaml: dragonfarm:ledger.alert_emails[1]: got 'ML@example.com'; allowed: each address once "
                               "(a repeated address is a second subscription with the same name)"]
+
+
+# ---- names the cloud or the cluster would refuse ------------------------------------------------------------
+
+
+def pool(**settings) -> dict:
+    config = aws()
+    config["dragonfarm:breeding_ground"]["gpu_pools"]["infer"].update(settings)
+    return config
+
+
+@pytest.mark.parametrize("labels, line", [
+    ({"karpenter.sh/capacity-type": "spot"}, "got 'karpenter.sh/capacity-type'; allowed: a label key outside the domains"),
+    ({"node.kubernetes.io/role": "gpu"}, "got 'node.kubernetes.io/role'; allowed: a label key outside the domains"),
+    ({"team": "ML Research"}, "got 'ML Research'; allowed: a Kubernetes label value"),
+    ({"-bad": "x"}, "got '-bad'; allowed: a Kubernetes label key"),
+])
+def test_pool_labels_are_valid_and_outside_reserved_domains(labels, line):
+    (got,) = errors(pool(labels=labels))
+    assert got.startswith(f"s.yaml: dragonfarm:breeding_ground.gpu_pools.infer.labels.{next(iter(labels))}: {line}")
+
+
+def test_taint_values_are_label_values():
+    (got,) = errors(pool(taints=[{"key": "dedicated", "value": "gpu only", "effect": "NoSchedule"}]))
+    assert got.startswith("s.yaml: dragonfarm:breeding_ground.gpu_pools.infer.taints[0].value: got 'gpu only'; allowed: a taint value")
+
+
+def test_capacity_reservation_id_is_an_ec2_id():
+    (got,) = errors(pool(capacity="on-demand", capacity_reservation_id="my-reservation"))
+    assert got == ("s.yaml: dragonfarm:breeding_ground.gpu_pools.infer.capacity_reservation_id: got 'my-reservation'; "
+                   "allowed: an EC2 capacity reservation id such as cr-0123456789abcdef0")
+
+
+@pytest.mark.parametrize("key, value, allowed", [
+    ("aws:owner", "x", "a tag key not starting with 'aws:' (reserved by aws)"),
+    ("owner", "ana<ops>", "an AWS tag: key 1-128 and value 0-256 letters, digits, spaces and _ . : / = + - @"),
+    ("cost#center", "x", "an AWS tag: key 1-128 and value 0-256 letters, digits, spaces and _ . : / = + - @"),
+])
+def test_aws_tags_follow_the_tagging_rules(key, value, allowed):
+    bad = value if key == "owner" else key
+    assert errors(aws(tags={key: value})) == [f"s.yaml: dragonfarm:tags.{key}: got {bad!r}; allowed: {allowed}"]

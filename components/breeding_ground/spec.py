@@ -17,7 +17,7 @@ from ipaddress import IPv4Network
 from pydantic import Field
 
 from components.breeding_ground import catalog, versions
-from components.schema import Context, Key, Problem, Spec, principal_problems
+from components.schema import LABEL_VALUE, Context, Key, Problem, Spec, label_key_problem, label_problems, principal_problems
 from components.trough.spec import Access
 
 
@@ -89,6 +89,14 @@ class GpuPoolSpec(Spec):
             yield Problem("min_nodes", self.min_nodes, "0 for an efa pool (warm nodes carry no fabric interfaces)")
         if self.efa and not any(i.fabric for i in catalog.instances(ctx.cloud, self.gpu, self.gpus_per_node)):
             yield Problem("efa", True, f"false: no {self.gpu} x{self.gpus_per_node} instance type on {ctx.cloud} has a GPU fabric")
+        yield from label_problems("labels", self.labels)
+        for i, taint in enumerate(self.taints):
+            if label_key_problem(taint.key, reserved=False) is not None:
+                yield Problem(f"taints[{i}].key", taint.key, label_key_problem(taint.key, reserved=False) or "")
+            if not re.fullmatch(LABEL_VALUE, taint.value):
+                yield Problem(f"taints[{i}].value", taint.value, "a taint value: at most 63 letters, digits, '-', '_', '.', alphanumeric at both ends")
+        if self.capacity_reservation_id is not None and not re.fullmatch(RESERVATION_IDS[ctx.cloud][0], self.capacity_reservation_id):
+            yield Problem("capacity_reservation_id", self.capacity_reservation_id, RESERVATION_IDS[ctx.cloud][1])
         if self.capacity_reservation_id is not None and self.capacity is not Capacity.on_demand:
             yield Problem("capacity_reservation_id", self.capacity_reservation_id, "only with capacity: on-demand (reservations are on-demand capacity)")
 
@@ -213,6 +221,13 @@ class BreedingGroundSpec(Spec):
                 yield Problem(f"runner_cidrs[{i}]", str(cidr), "a private CIDR (RFC 1918 or 100.64.0.0/10) inside or connected to the farm's network")
         yield from principal_problems(ctx.cloud, "admins", self.admins)
 
+
+# What each cloud takes as a capacity reservation id (EC2: cr- and 17 hex digits).
+RESERVATION_IDS = {
+    "aws": (r"cr-[0-9a-f]{17}", "an EC2 capacity reservation id such as cr-0123456789abcdef0"),
+    "gcp": (r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", "a reservation name: lowercase letters, digits and hyphens"),
+    "azure": (r"/subscriptions/.+/providers/Microsoft\.Compute/capacityReservationGroups/.+", "a capacity reservation group resource id"),
+}
 
 # Cheapest first: quotas are taken from, and Kueue tries, spot pools before fallback pools before on-demand ones.
 CAPACITY_ORDER = {"spot": 0, "spot-with-fallback": 1, "on-demand": 2}
