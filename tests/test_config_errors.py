@@ -135,7 +135,30 @@ def test_s3_bucket_name_rules():
     config = aws()
     config["dragonfarm:troughs"]["datasets"]["name"] = "Bad_Bucket"
     assert errors(config) == ["s.yaml: dragonfarm:troughs.datasets.name: got 'Bad_Bucket'; allowed: an S3 bucket name: 3-63 "
-                              "lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"]
+                              "lowercase letters, digits and hyphens, starting and ending with a letter or digit (no dots)"]
+
+
+@pytest.mark.parametrize("name", ["xn--data", "sthree-data", "amzn-s3-demo-data", "data-s3alias", "data--ol-s3", "data--x-s3",
+                                  "data--table-s3"])
+def test_s3_reserved_prefixes_and_suffixes(name):
+    # Amazon S3 User Guide, "General purpose bucket naming rules".
+    config = aws()
+    config["dragonfarm:troughs"]["datasets"]["name"] = name
+    (line,) = errors(config)
+    assert line.startswith(f"s.yaml: dragonfarm:troughs.datasets.name: got '{name}'; allowed: an S3 bucket name not starting with "
+                           "xn--, sthree-, amzn-s3-demo- nor ending with -s3alias, --ol-s3, .mrap, --x-s3, --table-s3")
+
+
+@pytest.mark.parametrize("name, rule", [
+    ("google-data", " that neither starts with 'goog'"), ("my-g00gle-data", " that neither starts with 'goog'"),
+    ("goog-data", " that neither starts with 'goog'"), ("data.example.com", ": 3-63 lowercase"), ("192.168.5.4", ": 3-63 lowercase"),
+])
+def test_gcs_names_google_reserves_or_needs_a_domain_for(name, rule):
+    # Cloud Storage "Bucket naming requirements": no goog prefix, no google or look-alikes; dots need domain verification.
+    config = stack_config("gcp-dev")
+    config["dragonfarm:troughs"]["datasets"]["name"] = name
+    (line,) = errors(config)
+    assert line.startswith(f"s.yaml: dragonfarm:troughs.datasets.name: got '{name}'; allowed: a GCS bucket name{rule}")
 
 
 def test_azure_storage_account_name_rules():
@@ -149,7 +172,8 @@ def test_gcp_bucket_name_limit():
     config = stack_config("gcp-dev")
     config["dragonfarm:troughs"]["datasets"]["name"] = "x" * 64
     (line,) = errors(config)
-    assert line.endswith("allowed: a GCS bucket name: 3-63 lowercase letters, digits, hyphens, underscores and dots, not starting with 'goog'")
+    assert line.endswith("allowed: a GCS bucket name: 3-63 lowercase letters, digits, hyphens and underscores, starting and ending "
+                         "with a letter or digit (no dots)")
 
 
 def test_gcp_needs_a_project():

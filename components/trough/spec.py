@@ -159,19 +159,33 @@ def bucket_name(cloud: str, prefix: str, key: str, override: str | None = None) 
     return f"{prefix}-{key}".lower()
 
 
-_AWS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_GCP_BUCKET = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
+_AWS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_GCP_BUCKET = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 _AZURE_ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
+_IP_SHAPED = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+# Amazon S3 User Guide, "General purpose bucket naming rules": prefixes and suffixes S3 reserves.
+S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
 def name_rule(cloud: str, name: str) -> str | None:
-    """None when the bucket name is valid on the cloud, else the rule it breaks."""
+    """None when the bucket name is valid on the cloud, else the rule it breaks.
+
+    Dotted names are refused on both S3 (a dot breaks the TLS certificate of virtual-hosted requests, and
+    the farm's buckets accept TLS only) and GCS (a dotted name needs a verified domain)."""
     if cloud == "aws":
-        if not _AWS_BUCKET.match(name) or ".." in name or name.startswith("xn--") or name.endswith("-s3alias") or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
-            return "an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+        if not _AWS_BUCKET.match(name):
+            return "an S3 bucket name: 3-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit (no dots)"
+        if name.startswith(S3_RESERVED_PREFIXES) or name.endswith(S3_RESERVED_SUFFIXES):
+            return (f"an S3 bucket name not starting with {', '.join(S3_RESERVED_PREFIXES)} nor ending with "
+                    f"{', '.join(S3_RESERVED_SUFFIXES)} (reserved by S3)")
     elif cloud == "gcp":
-        if not _GCP_BUCKET.match(name) or name.startswith("goog") or "google" in name:
-            return "a GCS bucket name: 3-63 lowercase letters, digits, hyphens, underscores and dots, not starting with 'goog'"
+        # Cloud Storage "Bucket naming requirements": no 'goog' prefix, no 'google' or close misspellings.
+        squeezed = name.replace("0", "o").replace("1", "l").replace("3", "e")
+        if not _GCP_BUCKET.match(name) or _IP_SHAPED.match(name):
+            return "a GCS bucket name: 3-63 lowercase letters, digits, hyphens and underscores, starting and ending with a letter or digit (no dots)"
+        if name.startswith("goog") or "google" in squeezed or "g00gle" in name:
+            return "a GCS bucket name that neither starts with 'goog' nor contains 'google' or a look-alike (reserved by Google)"
     elif cloud == "azure":
         if not _AZURE_ACCOUNT.match(name):
             return "an Azure storage account name: 3-24 lowercase letters and digits"
