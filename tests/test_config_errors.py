@@ -452,3 +452,20 @@ def test_capacity_reservation_id_is_an_ec2_id():
 def test_aws_tags_follow_the_tagging_rules(key, value, allowed):
     bad = value if key == "owner" else key
     assert errors(aws(tags={key: value})) == [f"s.yaml: dragonfarm:tags.{key}: got {bad!r}; allowed: {allowed}"]
+
+
+@pytest.mark.parametrize("cidr, line", [
+    ("10.0.0.0/12", "got '10.0.0.0/12'; allowed: a network from /16 to /24 on aws (a VPC takes /16 to /28"),
+    ("10.0.0.0/26", "got '10.0.0.0/26'; allowed: a network from /16 to /24 on aws"),
+])
+def test_vpc_size_eks_accepts(cidr, line):
+    (got,) = errors(aws(fence={"cidr": cidr}))
+    assert got.startswith(f"s.yaml: dragonfarm:fence.cidr: {line}")
+
+
+@pytest.mark.parametrize("services", ["100.100.0.0/16", "10.96.0.0/11", "10.96.0.0/25"])
+def test_eks_service_range_is_private_and_sized(services):
+    # EKS CreateCluster kubernetesNetworkConfig.serviceIpv4Cidr: within 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, /12 to /24.
+    (got,) = errors(aws(fence={"cidr": "10.20.0.0/16", "services_cidr": services}))
+    assert got == (f"s.yaml: dragonfarm:fence.services_cidr: got '{services}'; allowed: a private range (10.0.0.0/8, 172.16.0.0/12, "
+                   "192.168.0.0/16) from /12 to /24 (EKS serviceIpv4Cidr)")

@@ -63,6 +63,24 @@ EXISTING_NETWORK_RULES: dict[str, tuple[str, str, str, str, int]] = {
 }
 
 
+PRIVATE_RANGES = tuple(IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+# The network sizes each cloud takes, narrowed to what subnet_plan can cut (quarters, and /28 edge subnets
+# at the smallest): Amazon VPC User Guide "VPC CIDR blocks" (/16 to /28); GCP subnet ranges and Azure
+# VNets take /8 and up.
+NETWORK_SIZES: dict[str, tuple[int, int, str]] = {
+    "aws": (16, 24, "a VPC takes /16 to /28; the fence cuts it in quarters with /28 edge subnets at the smallest"),
+    "gcp": (8, 24, "the fence cuts it in quarters"),
+    "azure": (8, 24, "the fence cuts it in quarters"),
+}
+# Kubernetes service range rules: EKS API KubernetesNetworkConfigRequest.serviceIpv4Cidr (RFC 1918, /12 to
+# /24); AKS "Configure Azure CNI Overlay" (service CIDR smaller than /12); GKE: any range (not checked).
+SERVICE_RANGES: dict[str, tuple[int, int, str] | None] = {
+    "aws": (12, 24, "EKS serviceIpv4Cidr"),
+    "azure": (13, 28, "AKS takes a service CIDR smaller than /12"),
+    "gcp": None,
+}
+
+
 class FenceSpec(Spec):
     cidr: IPv4Network = IPv4Network("10.0.0.0/16")
     """Address space of the network (VPC / VNet), carved into private and public subnets."""
@@ -94,8 +112,14 @@ class FenceSpec(Spec):
             for key in ("cidr", "nat"):
                 if key in self.model_fields_set:
                     yield Problem(key, getattr(self, key), "leave unset when existing_network is given (bring your own network or create one, not both)")
-        if self.cidr.prefixlen < 8 or self.cidr.prefixlen > 24:
-            yield Problem("cidr", str(self.cidr), "a network from /8 to /24")
+        (low, high, why), services = NETWORK_SIZES[ctx.cloud], SERVICE_RANGES[ctx.cloud]
+        if not low <= self.cidr.prefixlen <= high:
+            yield Problem("cidr", str(self.cidr), f"a network from /{low} to /{high} on {ctx.cloud} ({why})")
+        if services is not None:
+            s_low, s_high, s_why = services
+            if not any(self.services_cidr.subnet_of(r) for r in PRIVATE_RANGES) or not s_low <= self.services_cidr.prefixlen <= s_high:
+                yield Problem("services_cidr", str(self.services_cidr),
+                              f"a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16) from /{s_low} to /{s_high} ({s_why})")
         ranges = {"cidr": self.cidr, "pods_cidr": self.pods_cidr, "services_cidr": self.services_cidr}
         names = list(ranges)
         for i, a in enumerate(names):
