@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from components.barn.spec import BarnSpec
 from components.breeding_ground.spec import BreedingGroundSpec
+from components.fence import regions
 from components.fence.spec import FenceSpec
 from components.ledger.spec import LedgerSpec, UsageSpec
 from components.schema import KEY_RULE, Context, Key, Problem, Spec, nested, only_on, show
@@ -88,13 +89,19 @@ class FarmConfig(Spec):
     def problems(self) -> Iterator[Problem]:
         ctx = self.ctx
         pattern, allowed = REGION_RULES[self.cloud]
+        known = regions.zones(self.cloud, self.region)
         if not re.fullmatch(pattern, self.region):
             yield Problem("region", self.region, allowed)
+        elif known is None:
+            yield Problem("region", self.region, f"a {self.cloud} region listed in components/fence/regions.csv: "
+                                                 f"{', '.join(regions.regions(self.cloud))}")
         else:
             pattern, allowed = zone_rule(self.cloud, self.region)
             for i, zone in enumerate(self.zones):
                 if not re.fullmatch(pattern, zone):
                     yield Problem(f"zones[{i}]", zone, allowed)
+                elif zone not in known:
+                    yield Problem(f"zones[{i}]", zone, f"a zone {self.region} has: {', '.join(known) or 'none (a region without zones)'}")
         low, high = ZONE_COUNT[self.cloud]
         if not low <= len(self.zones) <= high:
             yield Problem("zones", self.zones, f"{low} to {high} distinct zones on {self.cloud}")

@@ -469,3 +469,12 @@ def test_eks_service_range_is_private_and_sized(services):
     (got,) = errors(aws(fence={"cidr": "10.20.0.0/16", "services_cidr": services}))
     assert got == (f"s.yaml: dragonfarm:fence.services_cidr: got '{services}'; allowed: a private range (10.0.0.0/8, 172.16.0.0/12, "
                    "192.168.0.0/16) from /12 to /24 (EKS serviceIpv4Cidr)")
+
+
+def test_regions_and_zones_that_do_not_exist_are_refused():
+    # us-east-1 has zones a-f (regions.csv, from AWS's Regions and Availability Zones page): there is no us-east-1g.
+    assert errors(aws(zones=["us-east-1a", "us-east-1g"])) == [
+        "s.yaml: dragonfarm:zones[1]: got 'us-east-1g'; allowed: a zone us-east-1 has: us-east-1a, us-east-1b, us-east-1c, "
+        "us-east-1d, us-east-1e, us-east-1f"]
+    (line,) = errors(aws(region="us-north-7", zones=["us-north-7a", "us-north-7b"]))
+    assert line.startswith("s.yaml: dragonfarm:region: got 'us-north-7'; allowed: an aws region listed in components/fence/regions.csv: ")
