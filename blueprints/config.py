@@ -93,7 +93,7 @@ class FarmConfig(Spec):
         if not re.fullmatch(pattern, self.region):
             yield Problem("region", self.region, allowed)
         elif known is None:
-            yield Problem("region", self.region, f"a {self.cloud} region listed in components/fence/regions.csv: "
+            yield Problem("region", self.region, f"a region of {self.cloud} listed in components/fence/regions.csv: "
                                                  f"{', '.join(regions.regions(self.cloud))}")
         else:
             pattern, allowed = zone_rule(self.cloud, self.region)

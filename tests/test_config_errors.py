@@ -477,4 +477,4 @@ def test_regions_and_zones_that_do_not_exist_are_refused():
         "s.yaml: dragonfarm:zones[1]: got 'us-east-1g'; allowed: a zone us-east-1 has: us-east-1a, us-east-1b, us-east-1c, "
         "us-east-1d, us-east-1e, us-east-1f"]
     (line,) = errors(aws(region="us-north-7", zones=["us-north-7a", "us-north-7b"]))
-    assert line.startswith("s.yaml: dragonfarm:region: got 'us-north-7'; allowed: an aws region listed in components/fence/regions.csv: ")
+    assert line.startswith("s.yaml: dragonfarm:region: got 'us-north-7'; allowed: a region of aws listed in components/fence/regions.csv: ")
