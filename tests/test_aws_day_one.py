@@ -423,3 +423,14 @@ def test_dev_box_installs_the_watcher_and_has_a_nightly_backstop():
     assert schedule.inputs["scheduleExpression"] == "cron(0 21 * * ? *)" and schedule.inputs["scheduleExpressionTimezone"] == "UTC"
     assert schedule.inputs["target"]["arn"] == "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"
     assert json.loads(schedule.inputs["target"]["input"]) == {"InstanceIds": [f"i-{__import__('dragonfarm.mocks').mocks.digest(box.name)}"]}
+
+
+def test_only_this_accounts_budgets_and_anomaly_alerts_may_publish():
+    # Cost Management user guide: budgets-sns-policy (aws:SourceAccount + aws:SourceArn arn:aws:budgets::<account>:*)
+    # and ad-SNS (costalerts.amazonaws.com, aws:SourceAccount).
+    (policy,) = planned("aws-dev").of_type("aws:sns/topicPolicy:TopicPolicy")
+    by_sid = {s["Sid"]: s for s in statements(policy.inputs["policy"])}
+    assert by_sid["Budgets"]["Principal"] == {"Service": "budgets.amazonaws.com"}
+    assert by_sid["Budgets"]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
+                                              "ArnLike": {"aws:SourceArn": "arn:aws:budgets::123456789012:*"}}
+    assert by_sid["CostAnomalyDetection"]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}

@@ -59,11 +59,11 @@ class AwsFence(FarmComponent):
              "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
              "Resource": "*",
              "Condition": {"StringEquals": {"kms:CallerAccount": acct, "kms:ViaService": f"ec2.{region}.amazonaws.com"}}},
-            # Budgets and Cost Anomaly Detection publish alerts to the farm's encrypted SNS topic.
+            # Budgets and Cost Anomaly Detection publish alerts to the farm's encrypted SNS topic (the topic's
+            # own policy limits them to this account: Cost Management user guide, budgets-sns-policy, ad-SNS).
             {"Sid": "AlertPublishers", "Effect": "Allow",
              "Principal": {"Service": ["budgets.amazonaws.com", "costalerts.amazonaws.com"]},
-             "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*",
-             "Condition": {"StringEquals": {"aws:SourceAccount": acct}}},
+             "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*"},
         ))
         key = kms.Key(f"{name}-key", description=f"{name}: farm data at rest", enable_key_rotation=True,
                       deletion_window_in_days=30, policy=key_policy, opts=self.stateful())

@@ -25,6 +25,11 @@ GPU_INSTANCE_PATTERNS = ["arn:aws:ec2:*:*:instance/*"]
 GPU_FAMILIES = ["p4d.*", "p4de.*", "p5.*", "p5e.*", "p5en.*", "g4dn.*", "g5.*", "g6.*", "g6e.*"]
 
 
+def account_of(arn: str) -> str:
+    """The account id field of an ARN (arn:partition:service:region:account:resource)."""
+    return arn.split(":")[4]
+
+
 def farm_cost_expression(farm: str) -> dict:
     """Cost Explorer expression selecting the farm's spend by its cost allocation tag."""
     return {"Tags": {"Key": FARM_TAG, "Values": [farm], "MatchOptions": ["EQUALS"]}}
@@ -49,10 +54,16 @@ class AwsLedger(FarmComponent):
         super().__init__(name, opts)
         topic = sns.Topic(f"{name}-alerts", name=f"{name}-alerts", kms_master_key_id=key_arn, opts=self.child())
         self.topic_arn = topic.arn
+        # Only this account's budgets and anomaly subscriptions may publish (Cost Management user guide:
+        # "Creating an Amazon SNS topic for budget notifications" and "... for anomaly detection").
         sns.TopicPolicy(f"{name}-alerts", arn=topic.arn, policy=topic.arn.apply(lambda arn: policy(
-            {"Sid": "BudgetsAndAnomalies", "Effect": "Allow",
-             "Principal": {"Service": ["budgets.amazonaws.com", "costalerts.amazonaws.com"]},
-             "Action": "SNS:Publish", "Resource": arn})), opts=self.child())
+            {"Sid": "Budgets", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
+             "Action": "SNS:Publish", "Resource": arn,
+             "Condition": {"StringEquals": {"aws:SourceAccount": account_of(arn)},
+                           "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{account_of(arn)}:*"}}},
+            {"Sid": "CostAnomalyDetection", "Effect": "Allow", "Principal": {"Service": "costalerts.amazonaws.com"},
+             "Action": "SNS:Publish", "Resource": arn, "Condition": {"StringEquals": {"aws:SourceAccount": account_of(arn)}}})),
+            opts=self.child())
         for email in spec.alert_emails:
             sns.TopicSubscription(f"{name}-alerts-{email}", topic=topic.arn, protocol="email", endpoint=email, opts=self.child())
         budget = budgets.Budget(
