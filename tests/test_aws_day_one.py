@@ -434,3 +434,33 @@ def test_only_this_accounts_budgets_and_anomaly_alerts_may_publish():
     assert by_sid["Budgets"]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
                                               "ArnLike": {"aws:SourceArn": "arn:aws:budgets::123456789012:*"}}
     assert by_sid["CostAnomalyDetection"]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+CHART_KEYS = yaml.safe_load((ROOT / "tests" / "schemas" / "chart_values.yaml").read_text())
+
+
+def value_paths(values, prefix=""):
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from value_paths(value, path + ".")
+        else:
+            yield path
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "aws-prod"])
+def test_every_helm_value_is_a_key_the_chart_documents(stack):
+    for release in planned(stack).of_type(RELEASE):
+        documented = CHART_KEYS[release.inputs["name"]]
+        for path in value_paths(release.inputs.get("values", {})):
+            assert any(path == key or (key.endswith(".*") and (path == key[:-2] or path.startswith(key[:-1])))
+                       for key in documented), (release.name, path)
+
+
+def test_karpenter_replicas_fit_the_system_nodes_and_know_the_region():
+    # Chart default: 2 replicas with required pod anti-affinity on kubernetes.io/hostname; the system node group
+    # does not scale itself, so aws-dev's single system node can hold one replica only.
+    dev = one(planned("aws-dev"), RELEASE, "-karpenter").inputs["values"]
+    prod = one(planned("aws-prod"), RELEASE, "-karpenter").inputs["values"]
+    assert (dev["replicas"], prod["replicas"]) == (1, 2)
+    assert dev["controller"]["env"] == [{"name": "AWS_REGION", "value": "us-east-1"}]

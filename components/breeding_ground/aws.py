@@ -379,7 +379,13 @@ class AwsBreedingGround(FarmComponent):
                           values={"settings": {"clusterName": cluster.name, "interruptionQueue": queue.name},
                                   "serviceAccount": {"name": "karpenter"},
                                   "nodeSelector": {POOL_LABEL: "system"},
-                                  "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}},
+                                  # The chart's anti-affinity puts each replica on its own node, and the system node
+                                  # group does not grow by itself: more replicas than system nodes never become ready.
+                                  "replicas": min(2, spec.system_pool.min_nodes),
+                                  # Pod Identity gives credentials, not the region; with IMDSv2 at hop limit 1 the
+                                  # pod cannot ask the instance either (chart values: controller.env AWS_REGION).
+                                  "controller": {"env": [{"name": "AWS_REGION", "value": region}],
+                                                 "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}},
                           # Karpenter runs on the system nodes and needs pod networking, DNS and its permissions first.
                           opts=pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(
                               depends_on=[identity, controller_policy, *after])))
