@@ -478,3 +478,16 @@ def test_regions_and_zones_that_do_not_exist_are_refused():
         "us-east-1d, us-east-1e, us-east-1f"]
     (line,) = errors(aws(region="us-north-7", zones=["us-north-7a", "us-north-7b"]))
     assert line.startswith("s.yaml: dragonfarm:region: got 'us-north-7'; allowed: a region of aws listed in components/fence/regions.csv: ")
+
+
+def test_key_vault_name_never_ends_in_a_hyphen():
+    from components.fence.spec import key_vault_name
+
+    # A 17-character prefix: 'abcdefghijklmnopq-fence-kv' cut at 24 ends in '-'; Key Vault names end with a letter or digit.
+    assert key_vault_name("abcdefghijklmnopq-fence") == "abcdefghijklmnopq-fence"
+    assert key_vault_name("dfarm-azure-dev-fence") == "dfarm-azure-dev-fence-kv"  # azure-dev keeps its vault name
+    config = stack_config("azure-dev")
+    config["dragonfarm:prefix"] = "ml--farm"
+    (line,) = errors(config)
+    assert line.startswith("s.yaml: dragonfarm:fence.existing_key_id: got nothing; allowed: a key of your own, or a prefix giving a "
+                           "valid Key Vault name (got 'ml--farm-fence-kv'")

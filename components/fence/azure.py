@@ -14,7 +14,7 @@ import pulumi
 from pulumi_azure_native import authorization, keyvault, managedidentity, network, privatedns, resources
 
 from components.base import FarmComponent, token
-from components.fence.spec import FenceSpec, NatMode, subnet_plan
+from components.fence.spec import FenceSpec, NatMode, key_vault_name, subnet_plan
 
 # Built-in role "Key Vault Crypto Service Encryption User": wrap/unwrap with the key, nothing more.
 CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
@@ -69,7 +69,7 @@ class AzureFence(FarmComponent):
             self.vault_uri = self.key_name = None
             return
         vault = keyvault.Vault(
-            f"{name}-kv", vault_name=f"{name}-kv"[:24], resource_group_name=self.resource_group_name, location=region,
+            f"{name}-kv", vault_name=key_vault_name(name), resource_group_name=self.resource_group_name, location=region,
             properties=keyvault.VaultPropertiesArgsDict(
                 tenant_id=client.tenant_id, sku={"family": keyvault.SkuFamily.A, "name": keyvault.SkuName.STANDARD},
                 enable_rbac_authorization=True, enable_soft_delete=True, soft_delete_retention_in_days=90,

@@ -126,6 +126,11 @@ class FenceSpec(Spec):
             for b in names[i + 1 :]:
                 if ranges[a].overlaps(ranges[b]):
                     yield Problem(b, str(ranges[b]), f"a range that does not overlap {a} ({ranges[a]})")
+        if ctx.cloud == "azure" and self.existing_key_id is None:
+            vault = key_vault_name(f"{ctx.prefix}-fence")
+            if not re.fullmatch(KEY_VAULT_NAME, vault):
+                yield Problem("existing_key_id", None, f"a key of your own, or a prefix giving a valid Key Vault name (got {vault!r}: "
+                                                       "3-24 letters, digits and single hyphens, ending with a letter or digit)")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             yield Problem("log_retention_days", self.log_retention_days, "one of " + ", ".join(map(str, LOG_RETENTION_DAYS)))
 
@@ -142,3 +147,13 @@ def subnet_plan(cidr: IPv4Network, zones: int) -> tuple[list[str], list[str]]:
     quarters = list(ipaddress.ip_network(cidr).subnets(prefixlen_diff=2))
     public = list(quarters[3].subnets(prefixlen_diff=2))
     return [str(q) for q in quarters[:zones]], [str(p) for p in public[:zones]]
+
+
+# Azure Key Vault names: 3-24 letters, digits and hyphens, starting with a letter, ending with a letter or
+# digit, no two hyphens in a row (Microsoft Learn, "Key Vault naming": vault name rules); global across Azure.
+KEY_VAULT_NAME = r"[a-zA-Z](?!.*--)[a-zA-Z0-9-]{1,22}[a-zA-Z0-9]"
+
+
+def key_vault_name(component: str) -> str:
+    """The fence vault's name from its component name: '<component>-kv', cut to 24 without a trailing hyphen."""
+    return f"{component}-kv"[:24].rstrip("-")
