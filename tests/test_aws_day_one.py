@@ -464,3 +464,14 @@ def test_karpenter_replicas_fit_the_system_nodes_and_know_the_region():
     prod = one(planned("aws-prod"), RELEASE, "-karpenter").inputs["values"]
     assert (dev["replicas"], prod["replicas"]) == (1, 2)
     assert dev["controller"]["env"] == [{"name": "AWS_REGION", "value": "us-east-1"}]
+
+
+@pytest.mark.parametrize("instance_type, ami_type", [
+    ("m7i.large", "AL2023_x86_64_STANDARD"), ("m7g.large", "AL2023_ARM_64_STANDARD"), ("c7gn.xlarge", "AL2023_ARM_64_STANDARD"),
+    ("t4g.medium", "AL2023_ARM_64_STANDARD"), ("g5.xlarge", "AL2023_x86_64_STANDARD"), ("m6gd.large", "AL2023_ARM_64_STANDARD"),
+])
+def test_system_pool_ami_type_follows_the_instance_architecture(instance_type, ami_type):
+    # EKS NodeGroup amiType: AL2023_ARM_64_STANDARD for Graviton (m7g, c7gn, t4g...), AL2023_x86_64_STANDARD otherwise.
+    from components.breeding_ground.aws import system_ami_type
+
+    assert system_ami_type(instance_type) == ami_type

@@ -57,6 +57,15 @@ NODE_AMI_ALIAS = "al2023@v20251108"
 MNG_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 
 
+# Graviton (arm64) families carry a 'g' right after the generation digit: m7g, c7gn, r8g, t4g, x2gd.
+ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+
+
+def system_ami_type(instance_type: str) -> str:
+    """The EKS AL2023 AMI type matching the instance's architecture (an arm64 type on an x86_64 AMI never joins)."""
+    return "AL2023_ARM_64_STANDARD" if ARM_FAMILY.match(instance_type) else "AL2023_x86_64_STANDARD"
+
+
 def pool_labels(key: str, pool: GpuPoolSpec) -> dict[str, str]:
     """Node labels of every node of a GPU pool, whoever launches it (Karpenter or a warm node group)."""
     return {POOL_LABEL: key, GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1], **pool.labels}
@@ -305,7 +314,7 @@ class AwsBreedingGround(FarmComponent):
         pool = spec.system_pool
         template = self._launch_template(f"{name}-system", SYSTEM_DISK_GB, key_arn, tags)
         return eks.NodeGroup(f"{name}-system", cluster_name=cluster.name, node_group_name=f"{name}-system", node_role_arn=role.arn,
-                             subnet_ids=subnet_ids, capacity_type="ON_DEMAND", ami_type="AL2023_x86_64_STANDARD",
+                             subnet_ids=subnet_ids, capacity_type="ON_DEMAND", ami_type=system_ami_type(pool.instance_type or SYSTEM_INSTANCE_TYPE),
                              instance_types=[pool.instance_type or SYSTEM_INSTANCE_TYPE],
                              launch_template={"id": template.id, "version": template.latest_version.apply(str)},
                              scaling_config={"min_size": pool.min_nodes, "max_size": pool.max_nodes, "desired_size": pool.min_nodes},
