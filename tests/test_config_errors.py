@@ -491,3 +491,14 @@ def test_key_vault_name_never_ends_in_a_hyphen():
     (line,) = errors(config)
     assert line.startswith("s.yaml: dragonfarm:fence.existing_key_id: got nothing; allowed: a key of your own, or a prefix giving a "
                            "valid Key Vault name (got 'ml--farm-fence-kv'")
+
+
+def test_budget_subscriber_limits_and_amounts_per_cloud():
+    config = aws()
+    config["dragonfarm:ledger"]["alert_emails"] = [f"p{i}@example.com" for i in range(11)]
+    assert errors(config) == ["s.yaml: dragonfarm:ledger.alert_emails: got '11 addresses'; allowed: at most 10 on aws "
+                              "(a list address reaches more people)"]
+    config = stack_config("gcp-dev")
+    config["dragonfarm:ledger"]["monthly_budget"] = 99.5
+    assert errors(config) == ["s.yaml: dragonfarm:ledger.monthly_budget: got 99.5; allowed: a whole amount on gcp "
+                              "(the budget is set in whole units)"]

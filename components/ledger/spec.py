@@ -18,6 +18,15 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 # How many notifications one budget may carry on each cloud.
 MAX_NOTIFICATIONS = {"aws": 10, "gcp": 10, "azure": 5}
+# How many people one budget notification can e-mail: AWS Budgets, 10 email subscribers per notification
+# (Cost Management user guide, "Quotas and restrictions"); GCP, 5 monitoring notification channels per
+# budget (billing budgets API, allUpdatesRule.monitoringNotificationChannels); Azure, 50 contact emails
+# per notification (Consumption Budgets API, notification.contactEmails).
+MAX_EMAILS = {"aws": 10, "gcp": 5, "azure": 50}
+# Budget amounts each cloud takes: GCP's specified_amount is whole units plus nanos, and dragonfarm sets
+# units only, so GCP budgets are whole numbers.
+WHOLE_AMOUNTS = {"aws": False, "gcp": True, "azure": False}
+
 # Currencies each cloud's budget accepts; GCP and Azure budgets use the billing account's currency.
 CURRENCIES = {"aws": ("USD",), "gcp": None, "azure": None}
 
@@ -53,6 +62,11 @@ class LedgerSpec(Spec):
                     yield Problem(f"{field}[{i}]", value, "a percentage above 0 and at most 1000")
             if len(set(values)) != len(values):
                 yield Problem(field, values, "distinct percentages")
+        if len(self.alert_emails) > MAX_EMAILS[ctx.cloud]:
+            yield Problem("alert_emails", f"{len(self.alert_emails)} addresses", f"at most {MAX_EMAILS[ctx.cloud]} on {ctx.cloud} "
+                                                                                 "(a list address reaches more people)")
+        if WHOLE_AMOUNTS[ctx.cloud] and not float(self.monthly_budget).is_integer():
+            yield Problem("monthly_budget", self.monthly_budget, f"a whole amount on {ctx.cloud} (the budget is set in whole units)")
         count = len(self.actual_thresholds) + len(self.forecast_thresholds)
         if count > MAX_NOTIFICATIONS[ctx.cloud]:
             yield Problem("actual_thresholds", self.actual_thresholds,
