@@ -193,9 +193,32 @@ def raw_from_config(values: Mapping[str, Any]) -> dict[str, Any]:
     return raw
 
 
+def _secret_problems(value: Any, path: str = "") -> Iterator[Problem]:
+    """Pulumi secrets (`pulumi config set --secret`) as they sit in a stack file: {secure: <ciphertext>}.
+
+    The Pulumi CLI decrypts them before the program runs; a stack file read directly (the offline plan)
+    has only the ciphertext. No farm setting is secret today (they become names, tags and resource
+    settings), so a secret is refused, naming the key, never read as a mapping with a key `secure`;
+    its ciphertext is never printed.
+    """
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            yield Problem(path, "a secret", "a plain value: this setting is not secret (it becomes names, tags or resource "
+                                            "settings); set it without --secret")
+            return
+        for key, item in value.items():
+            yield from _secret_problems(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _secret_problems(item, f"{path}[{i}]")
+
+
 def load_farm(values: Mapping[str, Any], source: str) -> FarmConfig:
     """Validate a Pulumi config map into a FarmConfig, or raise ConfigError with every problem."""
     raw = raw_from_config(values)
+    secrets = list(_secret_problems(raw))
+    if secrets:
+        raise ConfigError(source, secrets)
     try:
         farm = FarmConfig.model_validate(raw)
     except ValidationError as exc:

@@ -502,3 +502,17 @@ def test_budget_subscriber_limits_and_amounts_per_cloud():
     config["dragonfarm:ledger"]["monthly_budget"] = 99.5
     assert errors(config) == ["s.yaml: dragonfarm:ledger.monthly_budget: got 99.5; allowed: a whole amount on gcp "
                               "(the budget is set in whole units)"]
+
+
+def test_a_pulumi_secret_is_refused_by_key_and_never_printed():
+    # `pulumi config set --secret` writes {secure: <ciphertext>} into the stack file.
+    config = aws()
+    config["dragonfarm:tags"]["owner"] = {"secure": "v1:AAAAciphertextBBBB"}
+    config["dragonfarm:ledger"]["alert_emails"] = [{"secure": "v1:CCCCciphertextDDDD"}]
+    lines = errors(config)
+    assert lines == [
+        "s.yaml: dragonfarm:tags.owner: got 'a secret'; allowed: a plain value: this setting is not secret (it becomes names, "
+        "tags or resource settings); set it without --secret",
+        "s.yaml: dragonfarm:ledger.alert_emails[0]: got 'a secret'; allowed: a plain value: this setting is not secret (it becomes "
+        "names, tags or resource settings); set it without --secret"]
+    assert not any("ciphertext" in line for line in lines)
