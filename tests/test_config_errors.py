@@ -97,6 +97,17 @@ def test_warm_nodes_are_refused_on_efa_pools():
                               "allowed: 0 for an efa pool (warm nodes carry no fabric interfaces)"]
 
 
+def test_more_gpu_pools_than_a_kueue_resource_group_holds_are_refused():
+    # Kueue v1beta1 ResourceGroup.flavors has MaxItems=64 (kubernetes-sigs/kueue, tag v0.14.4,
+    # apis/kueue/v1beta1/clusterqueue_types.go): the API server would refuse a 65-flavor ClusterQueue.
+    pools = {f"p{i}": {"gpu": "t4"} for i in range(65)}
+    assert errors(aws(breeding_ground={**REACHABLE, "gpu_pools": pools})) == [
+        "s.yaml: dragonfarm:breeding_ground.gpu_pools: got '65 pools'; allowed: at most 64: each pool is a Kueue "
+        "flavor of every team's ClusterQueue resource group"]
+    pools.pop("p64")
+    load_farm(aws(breeding_ground={**REACHABLE, "gpu_pools": pools}), source="s.yaml")
+
+
 def test_gpu_the_cloud_does_not_offer():
     config = aws(breeding_ground={**REACHABLE, "gpu_pools": {"train": {"gpu": "a10"}}})
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground.gpu_pools.train.gpu: got 'a10'; "

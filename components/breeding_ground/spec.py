@@ -43,6 +43,9 @@ GPU_TAINT = Taint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
 # only make sense on GPU nodes select GPU_NODE_LABEL, Kueue flavors select POOL_LABEL.
 GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
 POOL_LABEL = "dragonfarm.io/pool"
+# Kueue v1beta1 ClusterQueue: a resource group lists at most 64 flavors (kubebuilder MaxItems=64 on
+# ResourceGroup.Flavors, kubernetes-sigs/kueue apis/kueue/v1beta1/clusterqueue_types.go, tag v0.14.4).
+MAX_GPU_POOLS = 64
 
 
 class GpuPoolSpec(Spec):
@@ -159,6 +162,8 @@ class BreedingGroundSpec(Spec):
         yield from self._access_problems(ctx)
         for problem in self.system_pool.problems(ctx):
             yield problem.under("system_pool")
+        if len(self.gpu_pools) > MAX_GPU_POOLS:
+            yield Problem("gpu_pools", f"{len(self.gpu_pools)} pools", f"at most {MAX_GPU_POOLS}: each pool is a Kueue flavor of every team's ClusterQueue resource group")
         for key, pool in self.gpu_pools.items():
             for problem in pool.problems(ctx):
                 yield problem.under(f"gpu_pools.{key}")
