@@ -58,7 +58,7 @@ class StorageClass:
 
 
 # Tiers by cloud. "cool" is infrequent access, "cold" is archive-like but still readable in
-# milliseconds to hours. Figures: ../shared/reference/facts.md (S3, GCS and Azure Blob pricing pages).
+# milliseconds to hours. Figures: the S3, Cloud Storage and Azure Blob Storage pricing pages.
 TIERS: dict[str, dict[str, StorageClass]] = {
     "aws": {
         "hot": StorageClass("STANDARD", 0),
