@@ -303,6 +303,11 @@ def test_version_window_is_data_with_dates():
     assert versions.problem("aws", "1.34", date(2026, 12, 1)) is None
     assert "left standard support on 2026-12-02" in versions.problem("aws", "1.34", date(2026, 12, 2))
     assert "not released on aws until 2025-10-02" in versions.problem("aws", "1.34", date(2025, 9, 1))
+    # 1.36 reached EKS on 2026-06-02 but no add-on versions are pinned for it: an EKS cluster cannot be built
+    # without them, so it is refused with the fix, not accepted and left to fail at the first addon.
+    assert versions.problem("aws", "1.36", date(2026, 12, 4)) == (
+        "a version in aws standard support today (2026-12-04): 1.35, 1.36; 1.36 has no add-on versions pinned in "
+        "addon_versions.csv yet (add its rows, with a source, to use it)")
 
 
 @pytest.mark.parametrize("team", ["default", "kube-system", "kube-fun"])

@@ -90,7 +90,7 @@ def problem(cloud: str, version: str, today: date | None = None) -> str | None:
     if today >= row.end_of_standard:
         return f"{allowed} ({version} left standard support on {row.end_of_standard}; extended support costs more)"
     if cloud_pins_addons(cloud) and not addons(cloud, version):
-        return f"{allowed} with pinned add-ons in addon_versions.csv (none recorded for {version})"
+        return f"{allowed}; {version} has no add-on versions pinned in addon_versions.csv yet (add its rows, with a source, to use it)"
     return None
 
 
