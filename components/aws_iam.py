@@ -11,9 +11,13 @@ def policy(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def assume(service: str, action: str | list[str] = "sts:AssumeRole") -> str:
-    """Trust policy letting one AWS service assume the role."""
-    return policy({"Effect": "Allow", "Principal": {"Service": service}, "Action": action})
+def assume(service: str, action: str | list[str] = "sts:AssumeRole", account: str | None = None) -> str:
+    """Trust policy letting one AWS service assume the role; with `account`, only on behalf of that account
+    (aws:SourceAccount: the IAM User Guide's cross-service confused deputy prevention)."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Principal": {"Service": service}, "Action": action}
+    if account is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": account}}
+    return policy(statement)
 
 
 def deny_insecure_transport(sid: str, action: str, resources: str | list[str]) -> dict[str, Any]:

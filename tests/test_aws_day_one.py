@@ -76,14 +76,14 @@ def test_karpenter_nodes_can_use_the_farm_key_through_ec2():
 
 
 def test_alerts_topic_uses_the_farm_key_which_admits_the_publishers():
-    # Budgets and Cost Anomaly Detection cannot publish to a topic under the AWS-managed key alias/aws/sns:
-    # the topic uses the farm key, whose policy lets both services generate data keys and decrypt.
+    # Cost Anomaly Detection cannot publish to a topic under the AWS-managed key alias/aws/sns: the topic
+    # uses the farm key, whose policy lets the service generate data keys and decrypt (ad-SNS).
     plan = planned("aws-dev")
     (topic,) = plan.of_type("aws:sns/topic:Topic")
     (key,) = plan.of_type("aws:kms/key:Key")
     assert topic.inputs["kmsMasterKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
     (publishers,) = [s for s in statements(key.inputs["policy"]) if s["Sid"] == "AlertPublishers"]
-    assert set(publishers["Principal"]["Service"]) == {"budgets.amazonaws.com", "costalerts.amazonaws.com"}
+    assert publishers["Principal"]["Service"] == "costalerts.amazonaws.com"
     assert set(publishers["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
 
 
@@ -410,6 +410,9 @@ def test_dev_box_installs_the_watcher_and_has_a_nightly_backstop():
     assert box.inputs["instanceType"] == "g4dn.xlarge"
     assert box.inputs["associatePublicIpAddress"] is False
     assert box.inputs["metadataOptions"]["httpTokens"] == "required"
+    # EC2 User Guide, instance metadata options: with IMDSv2 a container on the default bridge network is one
+    # hop further away; hop limit 2 lets a notebook in Docker get the box's role credentials for the buckets.
+    assert box.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
     assert box.inputs["rootBlockDevice"]["encrypted"] is True
     assert box.inputs["rootBlockDevice"]["tags"]["dragonfarm-farm"] == "dfarm-aws-dev"
     # A guest power-off stops (does not terminate) the instance: EC2 InstanceInitiatedShutdownBehavior "stop".
@@ -425,15 +428,36 @@ def test_dev_box_installs_the_watcher_and_has_a_nightly_backstop():
     assert json.loads(schedule.inputs["target"]["input"]) == {"InstanceIds": [f"i-{__import__('dragonfarm.mocks').mocks.digest(box.name)}"]}
 
 
-def test_only_this_accounts_budgets_and_anomaly_alerts_may_publish():
-    # Cost Management user guide: budgets-sns-policy (aws:SourceAccount + aws:SourceArn arn:aws:budgets::<account>:*)
-    # and ad-SNS (costalerts.amazonaws.com, aws:SourceAccount).
-    (policy,) = planned("aws-dev").of_type("aws:sns/topicPolicy:TopicPolicy")
-    by_sid = {s["Sid"]: s for s in statements(policy.inputs["policy"])}
-    assert by_sid["Budgets"]["Principal"] == {"Service": "budgets.amazonaws.com"}
-    assert by_sid["Budgets"]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"},
-                                              "ArnLike": {"aws:SourceArn": "arn:aws:budgets::123456789012:*"}}
-    assert by_sid["CostAnomalyDetection"]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+def test_only_this_accounts_anomaly_alerts_may_publish_and_budget_mail_arrives_once():
+    # Cost Management user guide, ad-SNS: costalerts.amazonaws.com with aws:SourceAccount. Budget alerts
+    # e-mail the addresses directly (no SNS confirmation needed): they no longer also go through the topic,
+    # which e-mails the same people, so each alert arrives once.
+    plan = planned("aws-dev")
+    (policy,) = plan.of_type("aws:sns/topicPolicy:TopicPolicy")
+    (statement,) = statements(policy.inputs["policy"])
+    assert statement["Principal"] == {"Service": "costalerts.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    (budget,) = plan.of_type("aws:budgets/budget:Budget")
+    for notification in budget.inputs["notifications"]:
+        assert notification["subscriberEmailAddresses"] == ["ml-platform@example.com"]
+        assert "subscriberSnsTopicArns" not in notification
+    # Anomaly subscriptions check at creation that they may publish: created after the topic policy.
+    (subscription,) = plan.of_type("aws:costexplorer/anomalySubscription:AnomalySubscription")
+    assert policy.urn in subscription.dependsOn
+
+
+def test_service_roles_trust_only_this_account_and_flow_logs_can_find_their_group():
+    # IAM User Guide, cross-service confused deputy prevention (aws:SourceAccount); VPC User Guide, "IAM role
+    # for publishing flow logs to CloudWatch Logs": the policy needs logs:DescribeLogGroups as well.
+    plan = planned("aws-dev")
+    roles = {r.name: r for r in plan.of_type("aws:iam/role:Role")}
+    for name in ("dfarm-aws-dev-fence-flow-logs", "dfarm-aws-dev-devbox-nightly-stop"):
+        (trust,) = statements(roles[name].inputs["assumeRolePolicy"])
+        assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}, name
+    flow = next(p for p in plan.of_type("aws:iam/rolePolicy:RolePolicy") if p.name == "dfarm-aws-dev-fence-flow-logs")
+    by_sid = {s["Sid"]: s for s in statements(flow.inputs["policy"])}
+    assert by_sid["FindLogGroups"] == {"Sid": "FindLogGroups", "Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"}
+    assert {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"} == set(by_sid["WriteFlowLogs"]["Action"])
 
 
 CHART_KEYS = yaml.safe_load((ROOT / "tests" / "schemas" / "chart_values.yaml").read_text())

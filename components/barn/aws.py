@@ -63,7 +63,7 @@ class AwsBarn(FarmComponent):
         instance = ec2.Instance(
             name, ami=ami.id, instance_type=instance_type, subnet_id=subnet_id, associate_public_ip_address=False,
             vpc_security_group_ids=[group.id], iam_instance_profile=profile.name,
-            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 2},
             root_block_device={"encrypted": True, "kms_key_id": key_arn, "volume_size": spec.disk_gb, "volume_type": "gp3",
                                "tags": dict(tags)},
             instance_initiated_shutdown_behavior="stop",  # the watcher's power-off stops (not terminates) the box
@@ -80,7 +80,11 @@ class AwsBarn(FarmComponent):
     def _nightly_stop(self, name: str, spec: BarnSpec, instance: ec2.Instance) -> None:
         assert spec.nightly_stop is not None
         hour, minute = spec.nightly_stop.split(":")
-        role = iam.Role(f"{name}-nightly-stop", assume_role_policy=assume("scheduler.amazonaws.com"), opts=self.child())
+        # Only this account's schedules may use the role (EventBridge Scheduler User Guide, execution role:
+        # aws:SourceAccount against the confused deputy).
+        account = instance.arn.apply(lambda arn: arn.split(":")[4])
+        role = iam.Role(f"{name}-nightly-stop", assume_role_policy=account.apply(lambda acct: assume("scheduler.amazonaws.com", account=acct)),
+                        opts=self.child())
         iam.RolePolicy(f"{name}-nightly-stop", role=role.id, policy=instance.arn.apply(lambda arn: policy(
             {"Effect": "Allow", "Action": "ec2:StopInstances", "Resource": arn})), opts=self.child())
         scheduler.Schedule(

@@ -59,10 +59,10 @@ class AwsFence(FarmComponent):
              "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
              "Resource": "*",
              "Condition": {"StringEquals": {"kms:CallerAccount": acct, "kms:ViaService": f"ec2.{region}.amazonaws.com"}}},
-            # Budgets and Cost Anomaly Detection publish alerts to the farm's encrypted SNS topic (the topic's
-            # own policy limits them to this account: Cost Management user guide, budgets-sns-policy, ad-SNS).
+            # Cost Anomaly Detection publishes alerts to the farm's encrypted SNS topic (the topic's own
+            # policy limits it to this account: Cost Management user guide, ad-SNS).
             {"Sid": "AlertPublishers", "Effect": "Allow",
-             "Principal": {"Service": ["budgets.amazonaws.com", "costalerts.amazonaws.com"]},
+             "Principal": {"Service": "costalerts.amazonaws.com"},
              "Action": ["kms:GenerateDataKey*", "kms:Decrypt"], "Resource": "*"},
         ))
         key = kms.Key(f"{name}-key", description=f"{name}: farm data at rest", enable_key_rotation=True,
@@ -121,9 +121,15 @@ class AwsFence(FarmComponent):
         if spec.flow_logs:
             logs = cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/dragonfarm/{name}/flow-logs",
                                        retention_in_days=spec.log_retention_days, kms_key_id=self.key_arn, opts=self.child())
-            role = iam.Role(f"{name}-flow-logs", assume_role_policy=assume("vpc-flow-logs.amazonaws.com"), opts=self.child())
+            # VPC User Guide, "IAM role for publishing flow logs to CloudWatch Logs": the role needs
+            # DescribeLogGroups too (an account-wide read, so its own statement on "*"), and its trust
+            # policy should name the account the flow logs are delivered for.
+            account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+            role = iam.Role(f"{name}-flow-logs", assume_role_policy=account.apply(lambda acct: assume("vpc-flow-logs.amazonaws.com", account=acct)),
+                            opts=self.child())
             iam.RolePolicy(f"{name}-flow-logs", role=role.id, policy=logs.arn.apply(lambda arn: policy(
-                {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-                 "Resource": [arn, f"{arn}:*"]})), opts=self.child())
+                {"Sid": "WriteFlowLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                 "Resource": [arn, f"{arn}:*"]},
+                {"Sid": "FindLogGroups", "Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"})), opts=self.child())
             ec2.FlowLog(f"{name}-flow-logs", vpc_id=vpc.id, traffic_type="ALL", log_destination_type="cloud-watch-logs",
                         log_destination=logs.arn, iam_role_arn=role.arn, opts=self.child())

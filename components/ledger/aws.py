@@ -35,11 +35,12 @@ def farm_cost_expression(farm: str) -> dict:
     return {"Tags": {"Key": FARM_TAG, "Values": [farm], "MatchOptions": ["EQUALS"]}}
 
 
-def notifications(spec: LedgerSpec, topic_arn: pulumi.Input[str]) -> list[budgets.BudgetNotificationArgsDict]:
+def notifications(spec: LedgerSpec) -> list[budgets.BudgetNotificationArgsDict]:
+    """Budget alerts e-mail the stack's addresses directly: no subscription to confirm, so they arrive even
+    if nobody clicks the SNS confirmation link, and once each (not once directly and once through SNS)."""
     kinds = [("ACTUAL", t) for t in spec.actual_thresholds] + [("FORECASTED", t) for t in spec.forecast_thresholds]
     return [{"comparison_operator": "GREATER_THAN", "threshold": threshold, "threshold_type": "PERCENTAGE",
-             "notification_type": kind, "subscriber_email_addresses": list(spec.alert_emails),
-             "subscriber_sns_topic_arns": [topic_arn]}
+             "notification_type": kind, "subscriber_email_addresses": list(spec.alert_emails)}
             for kind, threshold in kinds]
 
 
@@ -54,13 +55,10 @@ class AwsLedger(FarmComponent):
         super().__init__(name, opts)
         topic = sns.Topic(f"{name}-alerts", name=f"{name}-alerts", kms_master_key_id=key_arn, opts=self.child())
         self.topic_arn = topic.arn
-        # Only this account's budgets and anomaly subscriptions may publish (Cost Management user guide:
-        # "Creating an Amazon SNS topic for budget notifications" and "... for anomaly detection").
-        sns.TopicPolicy(f"{name}-alerts", arn=topic.arn, policy=topic.arn.apply(lambda arn: policy(
-            {"Sid": "Budgets", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
-             "Action": "SNS:Publish", "Resource": arn,
-             "Condition": {"StringEquals": {"aws:SourceAccount": account_of(arn)},
-                           "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{account_of(arn)}:*"}}},
+        # The topic carries cost anomaly alerts (IMMEDIATE anomaly alerts can only go to SNS). Only this
+        # account's anomaly subscriptions may publish (Cost Management user guide, "Creating an Amazon SNS
+        # topic for anomaly notifications").
+        topic_policy = sns.TopicPolicy(f"{name}-alerts", arn=topic.arn, policy=topic.arn.apply(lambda arn: policy(
             {"Sid": "CostAnomalyDetection", "Effect": "Allow", "Principal": {"Service": "costalerts.amazonaws.com"},
              "Action": "SNS:Publish", "Resource": arn, "Condition": {"StringEquals": {"aws:SourceAccount": account_of(arn)}}})),
             opts=self.child())
@@ -71,7 +69,7 @@ class AwsLedger(FarmComponent):
             limit_amount=f"{spec.monthly_budget:.2f}", limit_unit=spec.currency,
             # Scoped to the farm: the cost allocation tag must be activated once per account (see README).
             cost_filters=[{"name": "TagKeyValue", "values": [f"user:{FARM_TAG}${farm}"]}],
-            notifications=notifications(spec, topic.arn), opts=self.child())
+            notifications=notifications(spec), opts=self.child())
         monitor = costexplorer.AnomalyMonitor(f"{name}-anomalies", name=f"{farm}-farm", monitor_type="CUSTOM",
                                               monitor_specification=json.dumps(farm_cost_expression(farm)), opts=self.child())
         costexplorer.AnomalySubscription(
@@ -79,7 +77,8 @@ class AwsLedger(FarmComponent):
             subscribers=[{"type": "SNS", "address": topic.arn}],
             threshold_expression={"dimension": {"key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE", "match_options": ["GREATER_THAN_OR_EQUAL"],
                                                 "values": [f"{spec.anomaly_threshold:g}"]}},
-            opts=self.child())
+            # The service checks it may publish when the subscription is created: wait for the topic policy.
+            opts=self.child(depends_on=[topic_policy]))
         if spec.hard_stop and stop_role_name is not None and stop_role_arn is not None:
             self._hard_stop(name, spec, budget, stop_role_name, stop_role_arn)
         self.finish({"topic_arn": self.topic_arn})
