@@ -423,7 +423,9 @@ def test_dev_box_installs_the_watcher_and_has_a_nightly_backstop():
     assert plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") == []  # the CPU-only stop is gone
     (schedule,) = plan.of_type("aws:scheduler/schedule:Schedule")
     # EventBridge Scheduler: cron(minutes hours day-of-month month day-of-week year); universal target ec2:stopInstances.
-    assert schedule.inputs["scheduleExpression"] == "cron(0 21 * * ? *)" and schedule.inputs["scheduleExpressionTimezone"] == "UTC"
+    # Default time zone: the region's (us-east-1 is in Northern Virginia: America/New_York), so 21:00 is evening there.
+    assert schedule.inputs["scheduleExpression"] == "cron(0 21 * * ? *)"
+    assert schedule.inputs["scheduleExpressionTimezone"] == "America/New_York"
     assert schedule.inputs["target"]["arn"] == "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"
     assert json.loads(schedule.inputs["target"]["input"]) == {"InstanceIds": [f"i-{__import__('dragonfarm.mocks').mocks.digest(box.name)}"]}
 

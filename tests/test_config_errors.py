@@ -496,6 +496,21 @@ def test_regions_and_zones_that_do_not_exist_are_refused():
     assert line.startswith("s.yaml: dragonfarm:region: got 'us-north-7'; allowed: a region of aws listed in components/fence/regions.csv: ")
 
 
+def test_every_region_has_a_real_time_zone_and_regions_abroad_are_not_on_us_time():
+    import zoneinfo
+    from datetime import datetime
+
+    from components.fence import regions
+    for cloud in ("aws", "gcp", "azure"):
+        for region in regions.regions(cloud):
+            assert regions.time_zone(cloud, region) in zoneinfo.available_timezones(), (cloud, region)
+    # Frankfurt (aws eu-central-1) is UTC+1 in winter; Tokyo (gcp asia-northeast1) UTC+9; Oregon (azure westus2) UTC-8.
+    winter = datetime(2026, 1, 15, 12)
+    for cloud, region, hours in (("aws", "eu-central-1", 1), ("gcp", "asia-northeast1", 9), ("azure", "westus2", -8)):
+        offset = winter.replace(tzinfo=zoneinfo.ZoneInfo(regions.time_zone(cloud, region))).utcoffset()
+        assert offset is not None and offset.total_seconds() == hours * 3600, (cloud, region)
+
+
 def test_key_vault_name_never_ends_in_a_hyphen():
     from components.fence.spec import key_vault_name
 

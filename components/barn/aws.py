@@ -74,12 +74,13 @@ class AwsBarn(FarmComponent):
         self.instance_id = instance.id
         self.connect_command = pulumi.Output.concat("aws ssm start-session --region ", region, " --target ", instance.id)
         if spec.nightly_stop is not None:
-            self._nightly_stop(name, spec, instance)
+            self._nightly_stop(name, spec, instance, region)
         self.finish({"instance_id": self.instance_id, "instance_type": instance_type, "connect_command": self.connect_command})
 
-    def _nightly_stop(self, name: str, spec: BarnSpec, instance: ec2.Instance) -> None:
+    def _nightly_stop(self, name: str, spec: BarnSpec, instance: ec2.Instance, region: str) -> None:
         assert spec.nightly_stop is not None
         hour, minute = spec.nightly_stop.split(":")
+        zone = spec.stop_time_zone("aws", region)
         # Only this account's schedules may use the role (EventBridge Scheduler User Guide, execution role:
         # aws:SourceAccount against the confused deputy).
         account = instance.arn.apply(lambda arn: arn.split(":")[4])
@@ -88,8 +89,8 @@ class AwsBarn(FarmComponent):
         iam.RolePolicy(f"{name}-nightly-stop", role=role.id, policy=instance.arn.apply(lambda arn: policy(
             {"Effect": "Allow", "Action": "ec2:StopInstances", "Resource": arn})), opts=self.child())
         scheduler.Schedule(
-            f"{name}-nightly-stop", description=f"Backstop: stop {name} every day at {spec.nightly_stop} {spec.time_zone}",
-            schedule_expression=f"cron({int(minute)} {int(hour)} * * ? *)", schedule_expression_timezone=spec.time_zone,
+            f"{name}-nightly-stop", description=f"Backstop: stop {name} every day at {spec.nightly_stop} {zone}",
+            schedule_expression=f"cron({int(minute)} {int(hour)} * * ? *)", schedule_expression_timezone=zone,
             flexible_time_window={"mode": "OFF"},
             # EventBridge Scheduler universal target: calls EC2 StopInstances with the role above.
             target={"arn": "arn:aws:scheduler:::aws-sdk:ec2:stopInstances", "role_arn": role.arn,

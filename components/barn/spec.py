@@ -8,6 +8,7 @@ from typing import Iterator
 from pydantic import Field
 
 from components.breeding_ground import catalog
+from components.fence import regions
 from components.schema import Context, Key, Problem, Spec
 from components.trough.spec import Access
 
@@ -25,16 +26,20 @@ class BarnSpec(Spec):
     """Run the box on spot capacity (cheaper; may be interrupted)."""
     nightly_stop: str | None = Field(default="21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
     """Backstop: stop the box every day at this time (HH:MM in time_zone), busy or not. null: no nightly stop."""
-    time_zone: str = Field(default="UTC", pattern=r"^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$")
-    """IANA time zone of nightly_stop, e.g. Europe/Berlin."""
+    time_zone: str | None = Field(default=None, pattern=r"^[A-Za-z]+(/[A-Za-z0-9_+-]+)*$")
+    """IANA time zone of nightly_stop, e.g. Europe/Berlin. Default: the stack region's (regions.csv), so 21:00 is evening where the farm is, not 21:00 UTC."""
     troughs: dict[Key, Access] | None = None
     """Troughs the box may use and how (read / read-write). Default: by purpose, as for teams."""
 
     def problems(self, ctx: Context) -> Iterator[Problem]:
-        if self.time_zone not in zoneinfo.available_timezones():
+        if self.time_zone is not None and self.time_zone not in zoneinfo.available_timezones():
             yield Problem("time_zone", self.time_zone, "an IANA time zone such as UTC or Europe/Berlin")
         offered = catalog.gpus_on(ctx.cloud)
         if self.gpu not in offered:
             yield Problem("gpu", self.gpu, f"a GPU {ctx.cloud} offers: {', '.join(offered)}")
         elif self.gpus not in catalog.sizes(ctx.cloud, self.gpu):
             yield Problem("gpus", self.gpus, f"one of {', '.join(map(str, catalog.sizes(ctx.cloud, self.gpu)))} for {self.gpu} on {ctx.cloud}")
+
+    def stop_time_zone(self, cloud: str, region: str) -> str:
+        """The time zone nightly_stop is read in: the stack's, or the region's."""
+        return self.time_zone or regions.time_zone(cloud, region)
