@@ -23,8 +23,12 @@ def main() -> None:
     from pulumi.runtime import config as runtime_config
 
     values = dict(runtime_config.CONFIG.get()) or runtime_config.get_config_env()
+    source = f"stack {pulumi.get_stack()}"
     try:
-        farm = load_farm(values, source=f"stack {pulumi.get_stack()}")
+        farm = load_farm(values, source=source)
+        placeholders = list(farm.placeholders())
+        if placeholders:
+            raise ConfigError(source, placeholders)
     except ConfigError as exc:
         # RunError prints its message without a traceback.
         raise pulumi.RunError(str(exc)) from None

@@ -38,12 +38,12 @@ def fail(lines: str, code: int) -> NoReturn:
 def load_plan(stack: str):
     """Plan a stack, turning every known failure into clean error lines and an exit status."""
     from blueprints.config import ConfigError
-    from dragonfarm.plan import PlanError, plan_stack
+    from dragonfarm.plan import PlanError, ProgramRefused, plan_stack
     from dragonfarm.stacks import StackNotFound
 
     try:
         return plan_stack(stack)
-    except (ConfigError, StackNotFound) as exc:
+    except (ConfigError, StackNotFound, ProgramRefused) as exc:
         fail(str(exc), BAD_INPUT)
     except PlanError as exc:
         fail(str(exc), FAILED)
@@ -58,6 +58,8 @@ def plan(
     """Offline plan: run the program under mocks and show every resource it asks for."""
     started = time.perf_counter()
     result = load_plan(stack)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if out is not None:
         try:
             out.write_text(result.to_json() + "\n")

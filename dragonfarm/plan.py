@@ -23,7 +23,7 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from blueprints.config import FarmConfig, load_farm
+from blueprints.config import ConfigError, FarmConfig, load_farm
 from dragonfarm import stacks
 from dragonfarm.mocks import FarmMocks
 
@@ -40,6 +40,11 @@ USER_MAPS = frozenset({
 
 class PlanError(Exception):
     """The program asked for something no provider would accept (e.g. a misspelled nested key)."""
+
+
+class ProgramRefused(Exception):
+    """The program itself refused the stack once it knew the deploying identity (pulumi.RunError): bad input
+    that only shows with the cloud's answers, reported as one line like a ConfigError."""
 
 
 @dataclass
@@ -76,13 +81,15 @@ class Plan:
     currency: str = "USD"
     usage: dict[str, Any] = field(default_factory=dict)
     notice: str = NOTICE
+    warnings: list[str] = field(default_factory=list)
+    """Example values a real deploy refuses (`pulumi up` stops on them before building anything)."""
     _layers: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_json(self) -> str:
         body = {
             "notice": self.notice, "stack": self.stack, "cloud": self.cloud, "region": self.region,
             "environment": self.environment, "prefix": self.prefix, "budget": self.budget, "currency": self.currency,
-            "usage": self.usage,
+            "usage": self.usage, "warnings": self.warnings,
             "resources": [{**asdict(r), "layer": self.layers()[r.urn]} for r in self.resources],
         }
         return json.dumps(body, indent=2, sort_keys=True, default=str)
@@ -93,6 +100,7 @@ class Plan:
         resources = [PlannedResource(**{k: v for k, v in r.items() if k != "layer"}) for r in body["resources"]]
         return cls(body["stack"], body["cloud"], body["region"], body["environment"], resources,
                    prefix=body.get("prefix", ""), budget=body.get("budget", 0.0), currency=body.get("currency", "USD"),
+                   warnings=body.get("warnings", []),
                    usage=body.get("usage", {}), notice=body.get("notice", NOTICE))
 
     def by_urn(self) -> dict[str, PlannedResource]:
@@ -281,14 +289,18 @@ def plan_stack(stack: str) -> Plan:
     name, path = stacks.resolve(stack)
     config = stacks.read_config(path)
     farm = load_farm(config, source=_display(path))
-    records = run_program(farm, name, config)
+    try:
+        records = run_program(farm, name, config)
+    except pulumi.RunError as exc:
+        raise ProgramRefused(f"{_display(path)}: {exc}") from None
     problems = refused(records)
     if problems:
         raise PlanError("\n".join(problems))
     records.sort(key=lambda r: r.urn)
     return Plan(stack=name, cloud=farm.cloud, region=farm.region, environment=farm.environment, resources=records,
                 prefix=farm.prefix, budget=farm.ledger.monthly_budget, currency=farm.ledger.currency,
-                usage=farm.usage.model_dump(mode="json"))
+                usage=farm.usage.model_dump(mode="json"),
+                warnings=[f"{line} (`pulumi up` refuses this)" for line in ConfigError(_display(path), list(farm.placeholders())).lines()])
 
 
 def _display(path: Path) -> str:

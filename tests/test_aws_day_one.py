@@ -131,8 +131,22 @@ def test_kubernetes_version_and_addons_come_from_the_dated_tables():
     plan = planned("aws-dev")
     addons = {a.inputs["addonName"]: a.inputs["addonVersion"] for a in plan.of_type("aws:eks/addon:Addon")}
     rows = [line.split(",") for line in (ROOT / "components/breeding_ground/addon_versions.csv").read_text().splitlines()[1:]]
-    assert addons == {addon: version for cloud, k8s, addon, version, *_ in rows if cloud == "aws" and k8s == "1.35"}
+    pinned = {addon: version for cloud, k8s, addon, version, *_ in rows if cloud == "aws" and k8s == "1.35"}
+    assert addons == {k: v for k, v in pinned.items() if k != "node-ami"}
     assert addons["kube-proxy"].startswith("v1.35.")  # kube-proxy follows the cluster's minor version
+
+
+def test_node_image_exists_for_the_cluster_version_and_is_the_same_everywhere():
+    # awslabs/amazon-eks-ami CHANGELOG, AMI Release v20260714: the Kubernetes 1.35 images are
+    # amazon-eks-node-al2023-x86_64-nvidia-1.35-v20260714 etc., release version 1.35.6-20260714. Karpenter
+    # resolves alias al2023@v20260714 to /aws/service/eks/optimized-ami/1.35/amazon-linux-2023/.../*-v20260714;
+    # the earlier pin, v20251108, predates EKS 1.35 (2026-01-27) and resolved to nothing: no GPU node launched.
+    plan = planned("aws-prod")
+    for node_class in plan.of_type(NODECLASS):
+        assert node_class.inputs["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20260714"}]
+    groups = plan.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) == 2  # system and the warm infer pool
+    assert {g.inputs["releaseVersion"] for g in groups} == {"1.35.6-20260714"}
 
 
 # ---- would deploy but not work -----------------------------------------------------------------------
@@ -501,3 +515,61 @@ def test_system_pool_ami_type_follows_the_instance_architecture(instance_type, a
     from components.breeding_ground.aws import system_ami_type
 
     assert system_ami_type(instance_type) == ami_type
+
+
+def test_a_team_queue_tries_its_own_pool_before_borrowing_another():
+    # Kueue ClusterQueue flavorFungibility (v0.14.4 CRD): whenCanBorrow defaults to Borrow, which admits a job
+    # into the first flavor it can borrow in: a research job asking for 4 GPUs per pod went into `infer`
+    # (1-GPU nodes) on serving's idle quota and could never be scheduled. Own pools first + TryNextFlavor.
+    queues = {q.inputs["metadata"]["name"]: q.inputs["spec"] for q in planned("aws-dev").of_type(CLUSTER_QUEUE)}
+    assert [f["name"] for f in queues["research"]["resourceGroups"][0]["flavors"]] == ["train", "infer"]
+    assert [f["name"] for f in queues["serving"]["resourceGroups"][0]["flavors"]] == ["infer", "train"]
+    for name in ("research", "serving"):
+        assert queues[name]["flavorFungibility"] == {"whenCanBorrow": "TryNextFlavor", "whenCanPreempt": "TryNextFlavor"}
+
+
+def test_team_cpu_cap_defaults_to_what_the_gpu_pools_supply():
+    # aws-dev: train = 2 x g5.12xlarge (48 vCPUs each: EC2 accelerated computing specs) = 96, infer = 4 x
+    # g6.xlarge (4 vCPUs) = 16: 112 CPUs. The old default, 64, refused pods of jobs Kueue had admitted.
+    quotas = {q.inputs["metadata"]["namespace"]: q.inputs["spec"]["hard"]
+              for q in planned("aws-dev").of_type("kubernetes:core/v1:ResourceQuota")}
+    assert quotas["research"]["requests.cpu"] == "112" and quotas["serving"]["requests.cpu"] == "112"
+
+
+def test_gpu_nodes_are_force_drained_after_a_day_so_destroy_cannot_hang():
+    # Karpenter v1 NodePool spec.template.spec.terminationGracePeriod (pattern ^([0-9]+(s|m|h))+$): "if left
+    # undefined, the controller will wait indefinitely for pods to be drained" - a blocking PDB would keep a
+    # GPU node (and its bill) alive through `pulumi destroy`.
+    for pool in planned("aws-prod").of_type(NODEPOOL):
+        assert pool.inputs["spec"]["template"]["spec"]["terminationGracePeriod"] == "24h"
+
+
+@pytest.mark.parametrize("caller, principal, same", [
+    # IAM User Guide, IAM identifiers: a role session is arn:aws:sts::<account>:assumed-role/<role-name>/<session>
+    # (no path); the role itself arn:aws:iam::<account>:role/<path>/<role-name>.
+    ("arn:aws:sts::123456789012:assumed-role/ml-platform-admins/alice", "arn:aws:iam::123456789012:role/ml-platform-admins", True),
+    ("arn:aws:sts::123456789012:assumed-role/ml-platform-admins/ci", "arn:aws:iam::123456789012:role/teams/ml-platform-admins", True),
+    ("arn:aws:sts::123456789012:assumed-role/ml-platform-admins/ci", "arn:aws:iam::210987654321:role/ml-platform-admins", False),
+    ("arn:aws:sts::123456789012:assumed-role/ml-platform/ci", "arn:aws:iam::123456789012:role/ml-platform-admins", False),
+    ("arn:aws:iam::123456789012:user/dragonfarm", "arn:aws:iam::123456789012:user/dragonfarm", True),
+    ("arn:aws:iam::123456789012:user/dragonfarm", "arn:aws:iam::123456789012:role/dragonfarm", False),
+])
+def test_the_deploying_identity_is_recognised_behind_a_role_session(caller, principal, same):
+    from components.breeding_ground.aws import same_principal
+    assert same_principal(caller, principal) is same
+
+
+def test_listing_the_deployer_as_admin_is_refused_before_anything_is_built(tmp_path):
+    # EKS gives the cluster creator an access entry (bootstrapClusterCreatorAdminPermissions); a second one for the
+    # same principal fails with ResourceInUseException after the cluster exists (terraform-aws-modules/terraform-aws-eks
+    # issue 3293). The mocks run `pulumi up` as arn:aws:iam::123456789012:user/dragonfarm.
+    config = stack_config("aws-dev")
+    config["dragonfarm:breeding_ground"]["admins"] = ["arn:aws:iam::123456789012:user/dragonfarm"]
+    path = tmp_path / "Pulumi.zz-deployer.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    run = subprocess.run([".venv/bin/dragonfarm", "plan", str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"error: {path}: dragonfarm:breeding_ground: got arn:aws:iam::123456789012:user/dragonfarm in admins or team members; "
+        "allowed: people other than the identity running pulumi up (arn:aws:iam::123456789012:user/dragonfarm), which EKS "
+        "makes cluster admin itself: remove it from the stack")

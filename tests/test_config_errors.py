@@ -306,8 +306,8 @@ def test_version_window_is_data_with_dates():
     # 1.36 reached EKS on 2026-06-02 but no add-on versions are pinned for it: an EKS cluster cannot be built
     # without them, so it is refused with the fix, not accepted and left to fail at the first addon.
     assert versions.problem("aws", "1.36", date(2026, 12, 4)) == (
-        "a version in aws standard support today (2026-12-04): 1.35, 1.36; 1.36 has no add-on versions pinned in "
-        "addon_versions.csv yet (add its rows, with a source, to use it)")
+        "a version in aws standard support today (2026-12-04): 1.35, 1.36; 1.36 has no versions pinned in addon_versions.csv "
+        "for coredns, eks-pod-identity-agent, kube-proxy, vpc-cni yet (add its rows, with a source, to use it)")
 
 
 @pytest.mark.parametrize("team", ["default", "kube-system", "kube-fun"])
@@ -494,6 +494,23 @@ def test_regions_and_zones_that_do_not_exist_are_refused():
         "us-east-1d, us-east-1e, us-east-1f"]
     (line,) = errors(aws(region="us-north-7", zones=["us-north-7a", "us-north-7b"]))
     assert line.startswith("s.yaml: dragonfarm:region: got 'us-north-7'; allowed: a region of aws listed in components/fence/regions.csv: ")
+
+
+def test_a_kubernetes_version_the_pinned_karpenter_does_not_support_is_refused(monkeypatch):
+    from datetime import date
+
+    from components.breeding_ground import charts, versions
+
+    # Karpenter compatibility matrix (aws/karpenter-provider-aws, hack/docs/compatibilitymatrix_gen/compatibility.yaml):
+    # 1.8.x supports Kubernetes 1.26-1.34, 1.14.x 1.26-1.36. A 1.8.1 controller on a 1.35 cluster fails its
+    # version check on every reconcile and launches nothing.
+    old = charts.Chart("oci://public.ecr.aws/karpenter/karpenter", "1.8.1", kubernetes=("1.26", "1.34"), clouds=("aws",))
+    monkeypatch.setattr(charts, "ALL", (old,))
+    assert versions.problem("aws", "1.35", date(2026, 12, 4)) == (
+        "a version in aws standard support today (2026-12-04): 1.35, 1.36; the pinned charts do not support 1.35 yet: "
+        "karpenter 1.8.1 (supports 1.26-1.34) (charts.py)")
+    monkeypatch.undo()
+    assert versions.problem("aws", "1.35", date(2026, 12, 4)) is None  # the shipped pin, 1.14.1, supports 1.35
 
 
 def test_every_region_has_a_real_time_zone_and_regions_abroad_are_not_on_us_time():

@@ -97,6 +97,9 @@ def test_markdown_comment_has_marker_summary_table_details_and_diagram(tmp_path)
     assert "| Resource | Baseline | New | Change |" in text and f"+${delta:,.2f}" in text
     assert "<details>" in text and "```mermaid" in text and "fence --> trough" in text
     assert "not `pulumi preview`" in text
+    # aws-dev ships with an RFC 5737 example endpoint range: the reviewer is told `pulumi up` will stop on it.
+    assert "> **`pulumi up` will refuse this stack as it stands:**" in text
+    assert "dragonfarm:breeding_ground.public_endpoint_cidrs[0]: got '203.0.113.0/24'; allowed: your runners' public CIDRs" in text
 
 
 def test_cli_diff_of_plan_files_and_of_git_revisions(tmp_path):

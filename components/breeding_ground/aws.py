@@ -46,13 +46,20 @@ from components.breeding_ground.spec import GPU_NODE_LABEL, POOL_LABEL, Breeding
 SYSTEM_INSTANCE_TYPE = "m7i.large"
 SYSTEM_DISK_GB = 50
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+NODE_DRAIN_LIMIT = "24h"
 KARPENTER_NAMESPACE = "kube-system"
 # EKS managed access policies (EKS user guide, "Review access policy permissions").
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
-# Karpenter picks the NVIDIA variant of this pinned EKS-optimized AL2023 release for GPU instance types:
-# no silent GPU driver drift. The managed node groups use the same AMI family (AL2023_x86_64_*).
-NODE_AMI_ALIAS = "al2023@v20251108"
+
+
+def node_ami_alias(release_version: str) -> str:
+    """Karpenter's alias for the EKS-optimized AL2023 release of a managed node group release version
+    (`1.35.6-20260714` -> `al2023@v20260714`): Karpenter picks that release's NVIDIA variant for GPU
+    instance types, the node groups run the same release, and no GPU driver drifts silently. The release
+    must exist for the cluster's Kubernetes version, so it is pinned per version (addon_versions.csv)."""
+    return f"al2023@v{release_version.split('-')[1]}"
+
 # Managed node groups take the taint effect as an enum (EKS API NodeGroup Taint).
 MNG_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 
@@ -92,6 +99,10 @@ def node_pool_spec(key: str, pool: GpuPoolSpec, node_class: str, zones: list[str
                 "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": node_class},
                 "requirements": requirements,
                 "taints": [{"key": t.key, "value": t.value, "effect": t.effect} for t in pool.taints],
+                # A node being removed (drift, deletion, `pulumi destroy`) is force-drained after this, even if a
+                # PodDisruptionBudget or karpenter.sh/do-not-disrupt blocks it: without it a blocked drain holds
+                # the node (and its GPUs' bill) forever (Karpenter v1 NodePool API, terminationGracePeriod).
+                "terminationGracePeriod": NODE_DRAIN_LIMIT,
                 # Expiry drains a node whatever runs on it: off unless the pool asks (training jobs run for days).
                 "expireAfter": f"{pool.expire_after_hours}h" if pool.expire_after_hours else "Never",
             },
@@ -104,10 +115,10 @@ def node_pool_spec(key: str, pool: GpuPoolSpec, node_class: str, zones: list[str
 
 
 def node_class_spec(discovery_tag: str, pool: GpuPoolSpec, role: pulumi.Input[str], security_group: pulumi.Input[str],
-                    key_arn: pulumi.Input[str], tags: dict[str, str]) -> dict[str, Any]:
+                    key_arn: pulumi.Input[str], tags: dict[str, str], ami_release: str) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "role": role,
-        "amiSelectorTerms": [{"alias": NODE_AMI_ALIAS}],
+        "amiSelectorTerms": [{"alias": node_ami_alias(ami_release)}],
         "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": discovery_tag}}],
         "securityGroupSelectorTerms": [{"id": security_group}],
         "metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required", "httpPutResponseHopLimit": 1},
@@ -131,8 +142,10 @@ def node_policies() -> dict[str, str]:
 
 def karpenter_controller_policy(region: str, account: str, cluster: str, node_role_arn: str, queue_arn: str, cluster_arn: str) -> str:
     """Least privilege for the Karpenter controller, scoped to this cluster's resources by tag the way
-    the Karpenter project's reference policy is (getting-started CloudFormation, KarpenterControllerPolicy):
-    a controller can create, tag and terminate only what carries its own cluster's tags."""
+    the Karpenter project's reference policy is (getting-started cloudformation.yaml at tag v1.14.1, its
+    NodeLifecycle, IAMIntegration, EKSIntegration, Interruption and ResourceDiscovery policies in one
+    document; the zonal-shift policy is left out as the farm leaves enableZonalShift off): a controller can
+    create, tag and terminate only what carries its own cluster's tags."""
     ec2_arn = f"arn:aws:ec2:{region}"
     owned = {f"aws:RequestTag/kubernetes.io/cluster/{cluster}": "owned", "aws:RequestTag/eks:eks-cluster-name": cluster}
     launched = [f"{ec2_arn}:*:{kind}/*" for kind in ("fleet", "instance", "volume", "network-interface", "launch-template", "spot-instances-request")]
@@ -141,7 +154,7 @@ def karpenter_controller_policy(region: str, account: str, cluster: str, node_ro
     return policy(
         {"Sid": "AllowScopedEC2InstanceAccessActions", "Effect": "Allow", "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
          "Resource": [f"{ec2_arn}::image/*", f"{ec2_arn}::snapshot/*", f"{ec2_arn}:*:security-group/*", f"{ec2_arn}:*:subnet/*",
-                      f"{ec2_arn}:*:capacity-reservation/*"]},
+                      f"{ec2_arn}:*:capacity-reservation/*", f"{ec2_arn}:*:placement-group/*"]},
         {"Sid": "AllowScopedEC2LaunchTemplateAccessActions", "Effect": "Allow", "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
          "Resource": f"{ec2_arn}:*:launch-template/*",
          "Condition": {"StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"},
@@ -162,9 +175,9 @@ def karpenter_controller_policy(region: str, account: str, cluster: str, node_ro
          "Condition": {"StringEquals": {f"aws:ResourceTag/kubernetes.io/cluster/{cluster}": "owned"},
                        "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}},
         {"Sid": "AllowRegionalReadActions", "Effect": "Allow",
-         "Action": ["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
+         "Action": ["ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances", "ec2:DescribeInstanceStatus",
                     "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
-                    "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
+                    "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"],
          "Resource": "*", "Condition": {"StringEquals": {"aws:RequestedRegion": region}}},
         {"Sid": "AllowSSMReadActions", "Effect": "Allow", "Action": "ssm:GetParameter",
          "Resource": f"arn:aws:ssm:{region}::parameter/aws/service/*"},
@@ -206,6 +219,30 @@ def principal_slug(arn: str) -> str:
     """A stable resource-name part for an IAM principal: its name plus a short digest of the whole ARN."""
     name = re.sub(r"[^a-z0-9]+", "-", arn.rsplit("/", 1)[-1].lower()).strip("-")[:24]
     return f"{name}-{hashlib.sha256(arn.encode()).hexdigest()[:6]}"
+
+
+def same_principal(caller_arn: str, principal_arn: str) -> bool:
+    """Whether an access-entry principal is the identity running `pulumi up` (an IAM user, or the role behind
+    an assumed-role session: arn:aws:sts::<account>:assumed-role/<name>/<session>). Role paths are not in a
+    session ARN, so roles compare by account and name."""
+    caller, principal = caller_arn.split(":"), principal_arn.split(":")
+    if caller[4] != principal[4]:
+        return False
+    kind, _, rest = caller[5].partition("/")
+    if kind == "assumed-role":
+        return principal[5].startswith("role/") and principal[5].rsplit("/", 1)[-1] == rest.split("/", 1)[0]
+    return caller[5] == principal[5]
+
+
+def checked_principal(caller_arn: str, principal_arn: str) -> str:
+    """`principal_arn`, unless it is the deployer: EKS already gave the cluster creator an access entry
+    (bootstrapClusterCreatorAdminPermissions), and a second entry for it fails with ResourceInUseException
+    after the cluster is built. Refused in preview instead, before anything is created."""
+    if same_principal(caller_arn, principal_arn):
+        raise pulumi.RunError(
+            f"dragonfarm:breeding_ground: got {principal_arn} in admins or team members; allowed: people other than "
+            f"the identity running pulumi up ({caller_arn}), which EKS makes cluster admin itself: remove it from the stack")
+    return principal_arn
 
 
 def cidr_slug(cidr: str) -> str:
@@ -278,10 +315,11 @@ class AwsBreedingGround(FarmComponent):
         for team, team_spec in spec.teams.items():
             for member in team_spec.members:
                 namespaces.setdefault(member, []).append(team)
+        caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).arn
         for principal in dict.fromkeys([*spec.admins, *namespaces]):
             slug = principal_slug(principal)
-            entry = eks.AccessEntry(f"{name}-access-{slug}", cluster_name=cluster.name, principal_arn=principal, type="STANDARD",
-                                    opts=self.child())
+            entry = eks.AccessEntry(f"{name}-access-{slug}", cluster_name=cluster.name, type="STANDARD",
+                                    principal_arn=caller.apply(lambda arn, p=principal: checked_principal(arn, p)), opts=self.child())
             if principal in spec.admins:
                 eks.AccessPolicyAssociation(f"{name}-access-{slug}-admin", cluster_name=cluster.name, principal_arn=principal,
                                             policy_arn=CLUSTER_ADMIN_POLICY, access_scope={"type": "cluster"},
@@ -315,6 +353,7 @@ class AwsBreedingGround(FarmComponent):
         template = self._launch_template(f"{name}-system", SYSTEM_DISK_GB, key_arn, tags)
         return eks.NodeGroup(f"{name}-system", cluster_name=cluster.name, node_group_name=f"{name}-system", node_role_arn=role.arn,
                              subnet_ids=subnet_ids, capacity_type="ON_DEMAND", ami_type=system_ami_type(pool.instance_type or SYSTEM_INSTANCE_TYPE),
+                             release_version=versions.addons("aws", spec.version("aws"))["node-ami"],
                              instance_types=[pool.instance_type or SYSTEM_INSTANCE_TYPE],
                              launch_template={"id": template.id, "version": template.latest_version.apply(str)},
                              scaling_config={"min_size": pool.min_nodes, "max_size": pool.max_nodes, "desired_size": pool.min_nodes},
@@ -367,6 +406,7 @@ class AwsBreedingGround(FarmComponent):
             "rebalance": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance Rebalance Recommendation"]},
             "state-change": {"source": ["aws.ec2"], "detail-type": ["EC2 Instance State-change Notification"]},
             "scheduled-change": {"source": ["aws.health"], "detail-type": ["AWS Health Event"]},
+            "reservation-interruption": {"source": ["aws.ec2"], "detail-type": ["EC2 Capacity Reservation Instance Interruption Warning"]},
         }
         for event, pattern in events.items():
             rule = cloudwatch.EventRule(f"{name}-karpenter-{event}", event_pattern=json.dumps(pattern), opts=self.child())
@@ -402,7 +442,8 @@ class AwsBreedingGround(FarmComponent):
         security_group = cluster.vpc_config.cluster_security_group_id
         for key, pool in spec.gpu_pools.items():
             CustomResource(f"{name}-nodeclass-{key}", api_version="karpenter.k8s.aws/v1", kind="EC2NodeClass",
-                           metadata={"name": key}, spec=node_class_spec(discovery_tag, pool, node_role.name, security_group, key_arn, tags),
+                           metadata={"name": key}, spec=node_class_spec(discovery_tag, pool, node_role.name, security_group, key_arn, tags,
+                                                                     versions.addons("aws", spec.version("aws"))["node-ami"]),
                            opts=after_release)
             CustomResource(f"{name}-nodepool-{key}", api_version="karpenter.sh/v1", kind="NodePool", metadata={"name": key},
                            spec=node_pool_spec(key, pool, key, zones), opts=after_release)
@@ -425,7 +466,7 @@ class AwsBreedingGround(FarmComponent):
                 continue
             template = self._launch_template(f"{name}-warm-{key}", pool.disk_gb, key_arn, tags)
             eks.NodeGroup(f"{name}-warm-{key}", cluster_name=cluster.name, node_group_name=f"{name}-warm-{key}", node_role_arn=role.arn,
-                          subnet_ids=subnet_ids, ami_type="AL2023_x86_64_NVIDIA",
+                          subnet_ids=subnet_ids, ami_type="AL2023_x86_64_NVIDIA", release_version=versions.addons("aws", spec.version("aws"))["node-ami"],
                           capacity_type="SPOT" if pool.capacity is Capacity.spot else "ON_DEMAND",
                           instance_types=pool_instance_types(pool),
                           launch_template={"id": template.id, "version": template.latest_version.apply(str)},

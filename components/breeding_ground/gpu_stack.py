@@ -86,6 +86,11 @@ def queue_quotas(spec: BreedingGroundSpec, cloud: str) -> dict[str, dict[str, Su
     return quotas
 
 
+def pool_cpus(spec: BreedingGroundSpec, cloud: str) -> int:
+    """Whole CPUs the GPU pools supply at max_nodes: a team's default CPU cap."""
+    return sum(pool_supply(cloud, pool).cpu_milli for pool in spec.gpu_pools.values()) // 1000
+
+
 def covered_resources(spec: BreedingGroundSpec) -> list[str]:
     """What every ClusterQueue covers: a pod's CPU and memory requests count too (Kueue does not admit a
     workload requesting a resource its queue does not cover)."""
@@ -145,10 +150,16 @@ class GpuStack(FarmComponent):
         quotas = queue_quotas(spec, cloud)
         for queue, per_flavor in quotas.items():
             selector = {"matchLabels": {"kubernetes.io/metadata.name": queue}} if queue != LENDER else None
+            # The team's own pools first, then the others (cheapest first): with TryNextFlavor Kueue looks for
+            # a flavor the job fits in without borrowing before it borrows, so a job lands on its team's pool
+            # rather than on another pool's idle quota whose nodes may be the wrong shape (Kueue
+            # ClusterQueue flavorFungibility; the default, Borrow, takes the first flavor it can borrow in).
+            order = [k for k in flavors if per_flavor[k].gpus] + [k for k in flavors if not per_flavor[k].gpus]
             queue_spec: dict[str, object] = {
                 "cohort": COHORT, "queueingStrategy": "BestEffortFIFO",
                 "resourceGroups": [{"coveredResources": resources,
-                                    "flavors": [{"name": key, "resources": _quantities(per_flavor[key], resources)} for key in flavors]}],
+                                    "flavors": [{"name": key, "resources": _quantities(per_flavor[key], resources)} for key in order]}],
+                "flavorFungibility": {"whenCanBorrow": "TryNextFlavor", "whenCanPreempt": "TryNextFlavor"},
                 # A team gets its guaranteed quota back from borrowers by preempting them.
                 "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
             }
@@ -164,10 +175,12 @@ class GpuStack(FarmComponent):
             CustomResource(f"{name}-team-{team}-queue", api_version=KUEUE_API, kind="LocalQueue",
                            metadata={"name": TEAM_QUEUE, "namespace": team}, spec={"clusterQueue": team},
                            opts=self.child(depends_on=[ns, kueue]))
-            # GPUs in the namespace are capped at what the pools supply (a team may borrow beyond its quota);
-            # requests.cpu makes every pod state its CPU, which Kueue then counts.
+            # GPUs and CPUs in the namespace are capped at what the pools supply (a team may borrow beyond its
+            # quota, so a lower cap would refuse pods Kueue admitted); requests.cpu makes every pod state its
+            # CPU, which Kueue then counts.
+            cpu = team_spec.cpu_quota or pool_cpus(spec, cloud)
             ResourceQuota(f"{name}-team-{team}-quota", metadata={"name": "compute", "namespace": team},
-                          spec={"hard": {f"requests.{GPU}": str(spec.total_gpus), "requests.cpu": str(team_spec.cpu_quota)}},
+                          spec={"hard": {f"requests.{GPU}": str(spec.total_gpus), "requests.cpu": str(cpu)}},
                           opts=in_ns)
             same_namespace_only: NetworkPolicySpecArgsDict = {
                 "pod_selector": {}, "policy_types": ["Ingress"], "ingress": [{"from_": [{"pod_selector": {}}]}]}

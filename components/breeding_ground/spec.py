@@ -118,8 +118,8 @@ class SystemPoolSpec(Spec):
 class TeamSpec(Spec):
     gpu_quota: int | None = Field(default=None, ge=0, le=16000)
     """GPUs guaranteed to the team (its Kueue nominal quota); idle GPUs of the farm may be borrowed beyond it. Default: none guaranteed, borrow only."""
-    cpu_quota: int = Field(default=64, ge=1, le=1_000_000)
-    """CPU cores the team's namespace may request (ResourceQuota)."""
+    cpu_quota: int | None = Field(default=None, ge=1, le=1_000_000)
+    """CPU cores the team's namespace may request (ResourceQuota). Default: what the GPU pools supply at max_nodes, so every job Kueue admits also fits the quota."""
     members: list[str] = Field(default_factory=list)
     """People who may edit the team's namespace (AWS: IAM role or user ARNs)."""
     troughs: dict[Key, Access] | None = None
@@ -226,6 +226,15 @@ class BreedingGroundSpec(Spec):
                 yield Problem(f"runner_cidrs[{i}]", str(cidr), "a private CIDR (RFC 1918 or 100.64.0.0/10) inside or connected to the farm's network")
         yield from principal_problems(ctx.cloud, "admins", self.admins)
 
+    def placeholders(self) -> Iterator[Problem]:
+        """Example values a real deploy cannot work with: a public endpoint open only to an RFC 5737
+        documentation range (no real machine has such an address, so the program could never reach its
+        cluster). The offline plan warns; `pulumi up` refuses them before building anything."""
+        for i, cidr in enumerate(self.public_endpoint_cidrs):
+            if any(cidr.subnet_of(doc) for doc in DOCUMENTATION_RANGES):
+                yield Problem(f"public_endpoint_cidrs[{i}]", str(cidr), "your runners' public CIDRs: this is a documentation range "
+                                                                        "(RFC 5737) that no real machine has")
+
 
 # What each cloud takes as a capacity reservation id (EC2: cr- and 17 hex digits).
 RESERVATION_IDS = {
@@ -239,6 +248,7 @@ CAPACITY_ORDER = {"spot": 0, "spot-with-fallback": 1, "on-demand": 2}
 
 # Address ranges that never appear as a caller's address at a public endpoint: RFC 1918, shared
 # address space (RFC 6598), loopback and link-local.
+DOCUMENTATION_RANGES = [IPv4Network(c) for c in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
 INTERNAL_RANGES = [IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16")]
 
 

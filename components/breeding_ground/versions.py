@@ -17,6 +17,8 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
+from components.breeding_ground import charts
+
 HERE = Path(__file__).parent
 
 
@@ -89,10 +91,16 @@ def problem(cloud: str, version: str, today: date | None = None) -> str | None:
         return f"{allowed} ({version} is not released on {cloud} until {row.released})"
     if today >= row.end_of_standard:
         return f"{allowed} ({version} left standard support on {row.end_of_standard}; extended support costs more)"
-    if cloud_pins_addons(cloud) and not addons(cloud, version):
-        return f"{allowed}; {version} has no add-on versions pinned in addon_versions.csv yet (add its rows, with a source, to use it)"
+    behind = charts.unsupported(cloud, version)
+    if behind:
+        return f"{allowed}; the pinned charts do not support {version} yet: {', '.join(behind)} (charts.py)"
+    missing = sorted(required_addons(cloud) - set(addons(cloud, version)))
+    if missing:
+        return (f"{allowed}; {version} has no versions pinned in addon_versions.csv for {', '.join(missing)} yet "
+                f"(add its rows, with a source, to use it)")
     return None
 
 
-def cloud_pins_addons(cloud: str) -> bool:
-    return any(key[0] == cloud for key in _addons())
+def required_addons(cloud: str) -> set[str]:
+    """Every add-on (and node image, `node-ami`) pinned for any version of `cloud`: each version needs them all."""
+    return {addon for (c, _), pinned in _addons().items() if c == cloud for addon in pinned}
