@@ -122,16 +122,15 @@ class FarmConfig(Spec):
         yield from nested("ledger", self.ledger.problems(ctx))
         for key, barn in self.barns.items():
             yield from nested(f"barns.{key}", barn.problems(ctx))
+        yield from self._trough_access_problems()
+        pools = {k: p.max_nodes for k, p in (self.breeding_ground.gpu_pools if self.breeding_ground else {}).items()}
+        yield from nested("usage", self.usage.problems(pools, list(self.troughs), list(self.barns)))
 
     def placeholders(self) -> Iterator[Problem]:
         """Example values left in a stack that only a real deploy cannot live with: warned by the offline
         plan (a shipped example stack still plans), refused by the Pulumi program before it builds."""
         if self.breeding_ground is not None:
             yield from nested("breeding_ground", self.breeding_ground.placeholders())
-        yield from self._trough_access_problems()
-        pools = {k: p.max_nodes for k, p in (self.breeding_ground.gpu_pools if self.breeding_ground else {}).items()}
-        yield from nested("usage", self.usage.problems(pools, list(self.troughs), list(self.barns)))
-
 
     def _trough_access_problems(self) -> Iterator[Problem]:
         users: dict[str, dict[str, Any] | None] = {f"barns.{k}.troughs": b.troughs for k, b in self.barns.items()}

@@ -58,13 +58,13 @@ def plan(
     """Offline plan: run the program under mocks and show every resource it asks for."""
     started = time.perf_counter()
     result = load_plan(stack)
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
     if out is not None:
         try:
             out.write_text(result.to_json() + "\n")
         except OSError as exc:
             fail(f"--out {out}: cannot write it ({exc.strerror}); allowed: a writable file path", BAD_INPUT)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if json_out:
         print(result.to_json())
         return
