@@ -80,7 +80,7 @@ class FarmConfig(Spec):
 
     @property
     def ctx(self) -> Context:
-        return Context(cloud=self.cloud, environment=self.environment, prefix=self.prefix)
+        return Context(cloud=self.cloud, environment=self.environment, prefix=self.prefix, region=self.region)
 
     @property
     def prod(self) -> bool:

@@ -25,6 +25,7 @@ class Context:
     cloud: str
     environment: str
     prefix: str
+    region: str = ""
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,12 @@ def uuid_like(*parts: str) -> str:
 class FarmMocks(pulumi.runtime.Mocks):
     """Realistic, deterministic outputs for the resource types dragonfarm creates."""
 
-    def __init__(self, cloud: str, region: str, project: str | None = None) -> None:
+    def __init__(self, cloud: str, region: str, project: str | None = None, caller: str | None = None) -> None:
         self.cloud = cloud
         self.region = region
         self.project = project or "mock-project"
+        self.caller = caller or f"arn:aws:iam::{ACCOUNT}:user/dragonfarm"
+        """Who runs `pulumi up` (AWS caller identity ARN)."""
 
     # -- resources ------------------------------------------------------------------------------
 
@@ -180,7 +182,7 @@ class FarmMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         answers: dict[str, dict[str, Any]] = {
             "aws:index/getCallerIdentity:getCallerIdentity": {
-                "accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/dragonfarm", "userId": "AIDAMOCK", "id": ACCOUNT},
+                "accountId": ACCOUNT, "arn": self.caller, "userId": "AIDAMOCK", "id": ACCOUNT},
             "aws:index/getRegion:getRegion": {"name": self.region, "region": self.region, "id": self.region},
             "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
             "aws:ec2/getAmi:getAmi": {"id": f"ami-{digest(json.dumps(args.args, sort_keys=True, default=str))}",

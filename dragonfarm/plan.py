@@ -252,17 +252,21 @@ def refused(records: list[PlannedResource]) -> list[str]:
 
 
 def record(program: Callable[[], Any], *, cloud: str, region: str, project: str | None = None, stack: str = "example",
-           config: dict[str, Any] | None = None) -> list[PlannedResource]:
+           config: dict[str, Any] | None = None, caller: str | None = None) -> list[PlannedResource]:
     """Run any Pulumi program function under the farm mocks; returns what it registered.
 
-    Used by the plan and by tests that run component README examples.
+    Used by the plan and by tests that run component README examples. `caller`: the identity the mocks
+    say runs `pulumi up`.
     """
-    mocks = FarmMocks(cloud, region, project)
+    mocks = FarmMocks(cloud, region, project, caller)
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)  # a fresh root Stack per run, so runs in one process do not mix
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()})
     settings._get_rpc_manager().clear()
+    runtime: Any = settings.SETTINGS  # its lock and outputs are set dynamically
+    with runtime.lock:  # outputs a refused earlier run left pending would raise its error again here
+        runtime.outputs.clear()
 
     def run() -> None:
         program()
@@ -278,7 +282,19 @@ def run_program(farm: FarmConfig, stack: str, config: dict[str, Any]) -> list[Pl
     """Run the blueprint for `farm` under mocks; returns the recorded resources."""
     from blueprints import build
 
-    return record(lambda: build(farm), cloud=farm.cloud, region=farm.region, project=farm.project, stack=stack, config=config)
+    return record(lambda: build(farm), cloud=farm.cloud, region=farm.region, project=farm.project, stack=stack, config=config,
+                  caller=deployer(farm))
+
+
+def deployer(farm: FarmConfig) -> str | None:
+    """Who the offline plan assumes runs `pulumi up`: the stack's first admin (a role as a session of it)."""
+    if farm.cloud != "aws" or farm.breeding_ground is None or not farm.breeding_ground.admins:
+        return None
+    arn = farm.breeding_ground.admins[0]
+    parts = arn.split(":")
+    if parts[5].startswith("role/"):
+        return f"arn:aws:sts::{parts[4]}:assumed-role/{parts[5].rsplit('/', 1)[-1]}/dragonfarm-plan"
+    return arn
 
 
 def plan_stack(stack: str) -> Plan:

@@ -96,7 +96,7 @@ def test_cluster_secrets_logs_and_version():
     assert cluster.inputs["version"] == "1.35"
     assert cluster.inputs["upgradePolicy"] == {"supportType": "STANDARD"}
     assert cluster.inputs["encryptionConfig"]["resources"] == ["secrets"]
-    assert cluster.inputs["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
+    assert cluster.inputs["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
     assert set(cluster.inputs["enabledClusterLogTypes"]) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
     (logs,) = [g for g in planned("aws-prod").of_type("aws:cloudwatch/logGroup:LogGroup") if "control-plane" in g.name]
     assert logs.inputs["retentionInDays"] == 365

@@ -507,25 +507,30 @@ def test_karpenter_replicas_fit_the_system_nodes_and_know_the_region():
 
 
 @pytest.mark.parametrize("instance_type, ami_type", [
-    ("m7i.large", "AL2023_x86_64_STANDARD"), ("m7g.large", "AL2023_ARM_64_STANDARD"), ("c7gn.xlarge", "AL2023_ARM_64_STANDARD"),
-    ("t4g.medium", "AL2023_ARM_64_STANDARD"), ("g5.xlarge", "AL2023_x86_64_STANDARD"), ("m6gd.large", "AL2023_ARM_64_STANDARD"),
+    ("m7i.large", "AL2023_x86_64_STANDARD"), ("m7g.large", "AL2023_ARM_64_STANDARD"), ("m7g.xlarge", "AL2023_ARM_64_STANDARD"),
+    ("t3.large", "AL2023_x86_64_STANDARD"),
 ])
-def test_system_pool_ami_type_follows_the_instance_architecture(instance_type, ami_type):
-    # EKS NodeGroup amiType: AL2023_ARM_64_STANDARD for Graviton (m7g, c7gn, t4g...), AL2023_x86_64_STANDARD otherwise.
-    from components.breeding_ground.aws import system_ami_type
-
-    assert system_ami_type(instance_type) == ami_type
+def test_system_pool_ami_type_follows_the_instance_architecture(instance_type, ami_type, tmp_path):
+    # EKS NodeGroup amiType: AL2023_ARM_64_STANDARD for Graviton (m7g: arm64 in the SkyPilot AWS catalog's Arch
+    # column), AL2023_x86_64_STANDARD otherwise. An arm64 node on an x86_64 image never joins.
+    config = stack_config("aws-dev")
+    config["dragonfarm:breeding_ground"]["system_pool"] = {"instance_type": instance_type}
+    groups = {g.name: g for g in plan_config(config, tmp_path).of_type("aws:eks/nodeGroup:NodeGroup")}
+    system = groups["dfarm-aws-dev-cluster-system"]
+    assert system.inputs["amiType"] == ami_type and system.inputs["instanceTypes"] == [instance_type]
 
 
 def test_a_team_queue_tries_its_own_pool_before_borrowing_another():
-    # Kueue ClusterQueue flavorFungibility (v0.14.4 CRD): whenCanBorrow defaults to Borrow, which admits a job
-    # into the first flavor it can borrow in: a research job asking for 4 GPUs per pod went into `infer`
-    # (1-GPU nodes) on serving's idle quota and could never be scheduled. Own pools first + TryNextFlavor.
+    # Kueue ClusterQueue flavorFungibility (v0.14.4): whenCanBorrow defaults to Borrow, which admits a job into the
+    # first flavor it can borrow in: a research job asking for 4 GPUs per pod went into `infer` (1-GPU nodes) on
+    # serving's idle quota and could never be scheduled. Own pools first; whenCanPreempt Preempt so a team takes
+    # its lent-out pool back instead of spilling to another (the default TryNextFlavor ranks a borrowing fit
+    # above reclaiming: flavorassigner.go isPreferred, feature gate FlavorFungibilityImplicitPreferenceDefault off).
     queues = {q.inputs["metadata"]["name"]: q.inputs["spec"] for q in planned("aws-dev").of_type(CLUSTER_QUEUE)}
     assert [f["name"] for f in queues["research"]["resourceGroups"][0]["flavors"]] == ["train", "infer"]
     assert [f["name"] for f in queues["serving"]["resourceGroups"][0]["flavors"]] == ["infer", "train"]
     for name in ("research", "serving"):
-        assert queues[name]["flavorFungibility"] == {"whenCanBorrow": "TryNextFlavor", "whenCanPreempt": "TryNextFlavor"}
+        assert queues[name]["flavorFungibility"] == {"whenCanBorrow": "TryNextFlavor", "whenCanPreempt": "Preempt"}
 
 
 def test_team_cpu_cap_defaults_to_what_the_gpu_pools_supply():
@@ -540,8 +545,12 @@ def test_gpu_nodes_are_force_drained_after_a_day_so_destroy_cannot_hang():
     # Karpenter v1 NodePool spec.template.spec.terminationGracePeriod (pattern ^([0-9]+(s|m|h))+$): "if left
     # undefined, the controller will wait indefinitely for pods to be drained" - a blocking PDB would keep a
     # GPU node (and its bill) alive through `pulumi destroy`.
+    # The same field drains drifted nodes through do-not-disrupt: a node-image bump would kill jobs older than a
+    # day. A budget of 0 nodes for reason Drifted (v1 NodePool disruption.budgets; reasons Underutilized, Empty,
+    # Drifted) leaves drifted nodes until they are empty.
     for pool in planned("aws-prod").of_type(NODEPOOL):
         assert pool.inputs["spec"]["template"]["spec"]["terminationGracePeriod"] == "24h"
+        assert pool.inputs["spec"]["disruption"]["budgets"] == [{"nodes": "0", "reasons": ["Drifted"]}]
 
 
 @pytest.mark.parametrize("caller, principal, same", [
@@ -559,17 +568,27 @@ def test_the_deploying_identity_is_recognised_behind_a_role_session(caller, prin
     assert same_principal(caller, principal) is same
 
 
-def test_listing_the_deployer_as_admin_is_refused_before_anything_is_built(tmp_path):
-    # EKS gives the cluster creator an access entry (bootstrapClusterCreatorAdminPermissions); a second one for the
-    # same principal fails with ResourceInUseException after the cluster exists (terraform-aws-modules/terraform-aws-eks
-    # issue 3293). The mocks run `pulumi up` as arn:aws:iam::123456789012:user/dragonfarm.
-    config = stack_config("aws-dev")
-    config["dragonfarm:breeding_ground"]["admins"] = ["arn:aws:iam::123456789012:user/dragonfarm"]
-    path = tmp_path / "Pulumi.zz-deployer.yaml"
-    path.write_text(yaml.safe_dump({"config": config}))
-    run = subprocess.run([".venv/bin/dragonfarm", "plan", str(path)], cwd=ROOT, capture_output=True, text=True)
-    assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert run.stderr.strip().splitlines()[-1] == (
-        f"error: {path}: dragonfarm:breeding_ground: got arn:aws:iam::123456789012:user/dragonfarm in admins or team members; "
-        "allowed: people other than the identity running pulumi up (arn:aws:iam::123456789012:user/dragonfarm), which EKS "
-        "makes cluster admin itself: remove it from the stack")
+def test_the_cluster_admits_only_listed_people_and_the_deployer_must_be_one_of_them():
+    # EKS access entries: with bootstrapClusterCreatorAdminPermissions the creator gets an entry of its own, and
+    # listing it again fails with ResourceInUseException (terraform-aws-modules/terraform-aws-eks issue 3293);
+    # keyed to the creator, access would also change with whoever first ran `pulumi up`. Off: access is exactly
+    # the stack's admins and members, and the in-cluster stack waits for the admins' policy associations.
+    from blueprints import build
+    from blueprints.config import load_farm
+    from dragonfarm.plan import record
+
+    plan = planned("aws-dev")
+    (cluster,) = plan.of_type("aws:eks/cluster:Cluster")
+    assert cluster.inputs["accessConfig"] == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+    (provider,) = plan.of_type("pulumi:providers:kubernetes")
+    admin = one(plan, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation", "-admin")
+    assert admin.urn in provider.dependsOn
+    # The offline plan runs as a session of the first admin; anyone else is refused before anything is built.
+    farm = load_farm(stack_config("aws-dev"), source="aws-dev")
+    with pytest.raises(pulumi.RunError) as info:
+        record(lambda: build(farm), cloud="aws", region="us-east-1", stack="aws-dev",
+               caller="arn:aws:sts::123456789012:assumed-role/ci-deployer/run-42")
+    assert str(info.value) == (
+        "dragonfarm:breeding_ground.admins: got arn:aws:iam::123456789012:role/ml-platform-admins; allowed: a list including "
+        "the identity running pulumi up (arn:aws:sts::123456789012:assumed-role/ci-deployer/run-42): the cluster admits only "
+        "listed admins, and the program installs the in-cluster stack as that identity")

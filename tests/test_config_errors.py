@@ -27,7 +27,7 @@ def aws(**changes) -> dict:
 
 
 # The smallest breeding ground a program can reach: a public endpoint open to one public range.
-REACHABLE = {"deploy_from": "internet", "public_endpoint_cidrs": ["198.18.0.0/15"]}
+REACHABLE = {"deploy_from": "internet", "public_endpoint_cidrs": ["198.18.0.0/15"], "admins": ["arn:aws:iam::123456789012:role/admins"]}
 
 
 def test_shipped_stacks_are_valid():
@@ -237,7 +237,7 @@ def test_unknown_stack_name_is_bad_input():
 
 def test_layers_a_cloud_does_not_build_yet_fail_at_load():
     config = stack_config("gcp-dev")
-    config["dragonfarm:breeding_ground"] = {**REACHABLE, "gpu_pools": {"train": {"gpu": "l4"}}}
+    config["dragonfarm:breeding_ground"] = {**REACHABLE, "admins": ["user:ana@example.com"], "gpu_pools": {"train": {"gpu": "l4"}}}
     assert errors(config) == ["s.yaml: dragonfarm:breeding_ground: got 'breeding_ground'; allowed: unset on gcp: the gcp blueprint "
                               "does not build breeding_ground yet (built on: aws)"]
 
@@ -564,3 +564,63 @@ def test_a_pulumi_secret_is_refused_by_key_and_never_printed():
         "s.yaml: dragonfarm:ledger.alert_emails[0]: got 'a secret'; allowed: a plain value: this setting is not secret (it becomes "
         "names, tags or resource settings); set it without --secret"]
     assert not any("ciphertext" in line for line in lines)
+
+
+# ---- instance types offered in the region (offered.csv, from the SkyPilot catalogs) ----------------------
+
+
+def test_a_gpu_pool_whose_types_the_region_lacks_is_refused_naming_where_they_are():
+    # skypilot-catalog catalogs/v8/aws/vms.csv (commit 00148f2a): p5.48xlarge has rows for ap-northeast-1,
+    # ap-northeast-2, ap-south-1, ap-southeast-2, ca-central-1, eu-north-1, eu-west-2, us-east-1, us-east-2,
+    # us-west-1 and us-west-2, none for eu-west-1 (Ireland).
+    config = aws(region="eu-west-1", zones=["eu-west-1a", "eu-west-1b"],
+                 breeding_ground={**REACHABLE, "gpu_pools": {"train": {"gpu": "h100", "gpus_per_node": 8}}})
+    assert errors(config) == [
+        "s.yaml: dragonfarm:breeding_ground.gpu_pools.train.gpu: got 'h100'; allowed: a GPU offered in eu-west-1 (h100 x8: "
+        "p5.48xlarge is offered in: ap-northeast-1, ap-northeast-2, ap-south-1, ap-southeast-2, ca-central-1, eu-north-1, "
+        "eu-west-2, us-east-1, us-east-2, us-west-1, us-west-2)"]
+    # The same pool in London plans; a region the catalog has nothing for (sa-east-1 in this version) is not refused.
+    load_farm(aws(region="eu-west-2", zones=["eu-west-2a", "eu-west-2b"],
+                  breeding_ground={**REACHABLE, "gpu_pools": {"train": {"gpu": "h100", "gpus_per_node": 8}}}), source="s.yaml")
+    load_farm(aws(region="sa-east-1", zones=["sa-east-1a", "sa-east-1b"],
+                  breeding_ground={**REACHABLE, "gpu_pools": {"train": {"gpu": "h100", "gpus_per_node": 8}}}), source="s.yaml")
+
+
+def test_a_karpenter_pool_lists_only_the_types_the_region_offers(tmp_path):
+    # SkyPilot AWS catalog: g5.12xlarge and g5.24xlarge (4 x A10G) both have eu-central-1 rows, so both are listed;
+    # in us-east-1 too. A type without a row in the region would only make Karpenter fail to launch it.
+    from components.breeding_ground.spec import GpuPoolSpec
+    pool = GpuPoolSpec(gpu="a10g", gpus_per_node=4)
+    assert pool.instance_types("aws", "eu-central-1") == ["g5.12xlarge", "g5.24xlarge"]
+    pool = GpuPoolSpec(gpu="h100", gpus_per_node=8)
+    assert pool.instance_types("aws", "eu-west-1") == [] and pool.instance_types("aws", "us-east-1") == ["p5.48xlarge"]
+
+
+def test_a_system_pool_type_outside_the_catalog_is_refused():
+    config = aws(breeding_ground={**REACHABLE, "system_pool": {"instance_type": "m7i.huge"}})
+    assert errors(config) == [
+        "s.yaml: dragonfarm:breeding_ground.system_pool.instance_type: got 'm7i.huge'; allowed: a CPU instance type of "
+        "cpu_catalog.csv for aws: m6i.large, m6i.xlarge, m7g.large, m7g.xlarge, m7i.2xlarge, m7i.large, m7i.xlarge, t3.large, t3.xlarge"]
+
+
+def test_a_dev_box_gpu_the_region_lacks_is_refused():
+    # SkyPilot AWS catalog: no g6.* rows for eu-west-1 (L4 boxes are g6).
+    config = aws(region="eu-west-1", zones=["eu-west-1a", "eu-west-1b"], breeding_ground=None,
+                 barns={"box": {"gpu": "l4"}})
+    (line,) = errors(config)
+    assert line.startswith("s.yaml: dragonfarm:barns.box.gpu: got 'l4'; allowed: a GPU offered in eu-west-1 (l4 x1: "
+                           "g6.xlarge, g6.2xlarge, g6.4xlarge are offered in: ")
+
+
+def test_offered_regions_are_known_regions_and_every_catalog_type_has_a_row():
+    import csv
+
+    from components.breeding_ground import catalog
+    from components.fence import regions
+    rows = list(csv.DictReader((ROOT / "components/breeding_ground/offered.csv").open()))
+    for row in rows:
+        assert set(row["regions"].split()) <= set(regions.regions(row["cloud"])), row["instance_type"]
+        assert row["source"] and row["checked"]
+    listed = {(r["cloud"], r["instance_type"]) for r in rows}
+    assert {(i.cloud, i.instance_type) for i in catalog.all_instances()} <= listed
+    assert {(i.cloud, i.instance_type) for i in catalog.cpu_instances()} <= listed

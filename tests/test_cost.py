@@ -113,12 +113,12 @@ def test_usage_based_resources_are_listed_not_zeroed():
 
 def test_resources_without_a_price_are_listed_as_unpriced(tmp_path):
     config = stack_config("aws-dev")
-    config["dragonfarm:region"] = "eu-west-1"
-    config["dragonfarm:zones"] = ["eu-west-1a", "eu-west-1b"]
+    config["dragonfarm:region"] = "eu-central-1"
+    config["dragonfarm:zones"] = ["eu-central-1a", "eu-central-1b"]
     est = estimate(plan_config(config, tmp_path))
     unpriced = {l.name for l in est.lines if l.status == "unpriced"}
     assert "dfarm-aws-dev-cluster-nodepool-train" in unpriced and "dfarm-aws-dev-cluster" in unpriced
-    assert all("eu-west-1" in l.detail for l in est.lines if l.status == "unpriced")
+    assert all("eu-central-1" in l.detail for l in est.lines if l.status == "unpriced")
 
 
 def run_cli(*args):

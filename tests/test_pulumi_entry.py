@@ -26,7 +26,8 @@ def real_runner(config: dict) -> dict:
 def test_main_builds_what_the_plan_shows():
     from blueprints import main
 
-    records = record(main, cloud="aws", region="us-east-1", stack="aws-dev", config=as_cli_config(real_runner(stack_config("aws-dev"))))
+    records = record(main, cloud="aws", region="us-east-1", stack="aws-dev", config=as_cli_config(real_runner(stack_config("aws-dev"))),
+                     caller="arn:aws:sts::123456789012:assumed-role/ml-platform-admins/alice")
     assert sorted(r.urn for r in records) == sorted(r.urn for r in planned("aws-dev").resources)
 
 

@@ -22,7 +22,6 @@ from components.aws_iam import assume, policy, trough_policy
 from components.barn.idle import startup_script
 from components.barn.spec import BarnSpec
 from components.base import FarmComponent, token
-from components.breeding_ground import catalog
 
 # The Deep Learning Base AMI (NVIDIA driver installed), newest release, published by Amazon.
 DLAMI_NAME = "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) *"
@@ -39,7 +38,7 @@ class AwsBarn(FarmComponent):
                  key_arn: pulumi.Input[str], tags: dict[str, str], troughs: list[tuple[pulumi.Input[str], str]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts)
-        instance_type = catalog.instances("aws", spec.gpu, spec.gpus)[0].instance_type
+        instance_type = spec.instance_type("aws", region)
         role = iam.Role(f"{name}-role", assume_role_policy=assume("ec2.amazonaws.com"), opts=self.child())
         iam.RolePolicyAttachment(f"{name}-ssm", role=role.name,
                                  policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore", opts=self.child())

@@ -39,6 +39,17 @@ class BarnSpec(Spec):
             yield Problem("gpu", self.gpu, f"a GPU {ctx.cloud} offers: {', '.join(offered)}")
         elif self.gpus not in catalog.sizes(ctx.cloud, self.gpu):
             yield Problem("gpus", self.gpus, f"one of {', '.join(map(str, catalog.sizes(ctx.cloud, self.gpu)))} for {self.gpu} on {ctx.cloud}")
+        else:
+            missing = catalog.not_offered(ctx.cloud, ctx.region, [i.instance_type for i in catalog.instances(ctx.cloud, self.gpu, self.gpus)])
+            if missing:
+                yield Problem("gpu", self.gpu, f"a GPU offered in {ctx.region} ({self.gpu} x{self.gpus}: {missing})")
+
+    def instance_type(self, cloud: str, region: str) -> str:
+        """The smallest catalog type with the box's GPUs that is offered in the region."""
+        types = [i.instance_type for i in catalog.instances(cloud, self.gpu, self.gpus) if catalog.offered(cloud, i.instance_type, region)]
+        if not types:
+            raise ValueError(f"barn gpu: got {self.gpu} x{self.gpus}; allowed: a GPU offered in {region} (offered.csv)")
+        return types[0]
 
     def stop_time_zone(self, cloud: str, region: str) -> str:
         """The time zone nightly_stop is read in: the stack's, or the region's."""

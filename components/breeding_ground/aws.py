@@ -43,7 +43,6 @@ from components.breeding_ground import catalog, charts, versions
 from components.breeding_ground.gpu_stack import TEAM_SERVICE_ACCOUNT, GpuStack, gpu_tolerations
 from components.breeding_ground.spec import GPU_NODE_LABEL, POOL_LABEL, BreedingGroundSpec, Capacity, GpuPoolSpec
 
-SYSTEM_INSTANCE_TYPE = "m7i.large"
 SYSTEM_DISK_GB = 50
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 NODE_DRAIN_LIMIT = "24h"
@@ -64,13 +63,10 @@ def node_ami_alias(release_version: str) -> str:
 MNG_TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 
 
-# Graviton (arm64) families carry a 'g' right after the generation digit: m7g, c7gn, r8g, t4g, x2gd.
-ARM_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*\.")
-
-
-def system_ami_type(instance_type: str) -> str:
-    """The EKS AL2023 AMI type matching the instance's architecture (an arm64 type on an x86_64 AMI never joins)."""
-    return "AL2023_ARM_64_STANDARD" if ARM_FAMILY.match(instance_type) else "AL2023_x86_64_STANDARD"
+def system_ami_type(instance: catalog.CpuInstance) -> str:
+    """The EKS AL2023 AMI type matching the instance's architecture (cpu_catalog.csv; an arm64 type on an
+    x86_64 AMI never joins)."""
+    return "AL2023_ARM_64_STANDARD" if instance.arch == "arm64" else "AL2023_x86_64_STANDARD"
 
 
 def pool_labels(key: str, pool: GpuPoolSpec) -> dict[str, str]:
@@ -78,16 +74,14 @@ def pool_labels(key: str, pool: GpuPoolSpec) -> dict[str, str]:
     return {POOL_LABEL: key, GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1], **pool.labels}
 
 
-def pool_instance_types(pool: GpuPoolSpec) -> list[str]:
-    return [i.instance_type for i in catalog.instances("aws", pool.gpu, pool.gpus_per_node) if i.fabric or not pool.efa]
 
 
-def node_pool_spec(key: str, pool: GpuPoolSpec, node_class: str, zones: list[str]) -> dict[str, Any]:
+def node_pool_spec(key: str, pool: GpuPoolSpec, node_class: str, region: str, zones: list[str]) -> dict[str, Any]:
     """The Karpenter NodePool spec for a GPU pool (pure: tests read it directly)."""
     capacity_types = ["reserved"] if pool.capacity_reservation_id else pool.capacity.capacity_types
     requirements = [
         {"key": "karpenter.sh/capacity-type", "operator": "In", "values": capacity_types},
-        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": pool_instance_types(pool)},
+        {"key": "node.kubernetes.io/instance-type", "operator": "In", "values": pool.instance_types("aws", region)},
     ]
     if pool.efa:
         # EFA traffic does not cross subnets: every node of an EFA pool goes in the first zone's subnet.
@@ -110,7 +104,11 @@ def node_pool_spec(key: str, pool: GpuPoolSpec, node_class: str, zones: list[str
         # Warm nodes (a managed node group below Karpenter) count toward max_nodes, so Karpenter gets the rest.
         "limits": {"nvidia.com/gpu": str((pool.max_nodes - pool.min_nodes) * pool.gpus_per_node)},
         # GPU jobs are long: only empty nodes are removed (never a running job's node), after the pool's delay.
-        "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": f"{pool.scale_down_after_minutes}m"},
+        # A new node image (a node-ami bump) drifts every node; with terminationGracePeriod set Karpenter would
+        # drain drifted nodes through do-not-disrupt and PDBs, killing long jobs. No budget for Drifted: old
+        # nodes leave when empty and new ones come up on the new image.
+        "disruption": {"consolidationPolicy": "WhenEmpty", "consolidateAfter": f"{pool.scale_down_after_minutes}m",
+                       "budgets": [{"nodes": "0", "reasons": ["Drifted"]}]},
     }
 
 
@@ -234,15 +232,16 @@ def same_principal(caller_arn: str, principal_arn: str) -> bool:
     return caller[5] == principal[5]
 
 
-def checked_principal(caller_arn: str, principal_arn: str) -> str:
-    """`principal_arn`, unless it is the deployer: EKS already gave the cluster creator an access entry
-    (bootstrapClusterCreatorAdminPermissions), and a second entry for it fails with ResourceInUseException
-    after the cluster is built. Refused in preview instead, before anything is created."""
-    if same_principal(caller_arn, principal_arn):
+def checked_deployer(caller_arn: str, admins: list[str]) -> str:
+    """`caller_arn` if it is one of `admins`. The program installs the in-cluster stack as whoever runs
+    `pulumi up`, and the cluster admits only the stack's admins and members (no automatic creator entry,
+    whose duplicate would fail with ResourceInUseException when the creator is also listed). Anyone else
+    would get Unauthorized after the cluster is built: refused in preview, before anything is created."""
+    if not any(same_principal(caller_arn, admin) for admin in admins):
         raise pulumi.RunError(
-            f"dragonfarm:breeding_ground: got {principal_arn} in admins or team members; allowed: people other than "
-            f"the identity running pulumi up ({caller_arn}), which EKS makes cluster admin itself: remove it from the stack")
-    return principal_arn
+            f"dragonfarm:breeding_ground.admins: got {', '.join(admins)}; allowed: a list including the identity running "
+            f"pulumi up ({caller_arn}): the cluster admits only listed admins, and the program installs the in-cluster stack as that identity")
+    return caller_arn
 
 
 def cidr_slug(cidr: str) -> str:
@@ -268,15 +267,18 @@ class AwsBreedingGround(FarmComponent):
         cluster = self._cluster(name, spec, subnet_ids, key_arn, services_cidr, log_retention_days)
         self.cluster_name, self.endpoint = cluster.name, cluster.endpoint
         self.certificate_authority = cluster.certificate_authority.data
-        self._people(name, spec, cluster)
+        admin_access = self._people(name, spec, cluster)
         node_role = self._node_role(name)
         system = self._system_pool(name, spec, cluster, subnet_ids, node_role, key_arn, tags)
         core = self._addons(name, spec, cluster, system)
         self.kubeconfig = pulumi.Output.secret(kubeconfig(cluster, region))
-        provider = KubernetesProvider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=self.child())
+        # The provider (and so every in-cluster resource) waits for the admins' access and for the check that
+        # the identity running `pulumi up` is one of them.
+        provider = KubernetesProvider(f"{name}-k8s", kubeconfig=pulumi.Output.all(self.kubeconfig, self.deployer).apply(lambda a: a[0]),
+                                      enable_server_side_apply=True, opts=self.child(depends_on=admin_access))
         in_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
         karpenter = self._karpenter(name, spec, region, zones, cluster, key_arn, discovery_tag, tags, in_cluster, [system, *core])
-        self._warm_pools(name, spec, cluster, subnet_ids, zones, node_role, key_arn, tags)
+        self._warm_pools(name, spec, cluster, subnet_ids, region, node_role, key_arn, tags)
         self._team_identities(name, spec, cluster, region, key_arn, team_troughs or {})
         GpuStack(f"{name}-gpu", spec, cloud="aws", after=[karpenter, system, *core],
                  opts=pulumi.ResourceOptions(parent=self, providers=[provider]))
@@ -297,8 +299,9 @@ class AwsBreedingGround(FarmComponent):
                         "public_access_cidrs": [str(c) for c in spec.public_endpoint_cidrs] if public else None},
             encryption_config={"provider": {"key_arn": key_arn}, "resources": ["secrets"]},
             enabled_cluster_log_types=CONTROL_PLANE_LOGS,
-            # The identity running `pulumi up` becomes cluster admin, so the program can install the in-cluster stack.
-            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            # No automatic entry for whoever created the cluster: access is exactly the stack's admins and
+            # members, whichever identity runs `pulumi up` (it must be an admin: checked before anything is built).
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": False},
             kubernetes_network_config={"service_ipv4_cidr": services_cidr},
             upgrade_policy={"support_type": "STANDARD"},  # extended support costs 6x the control-plane fee
             opts=self.child(depends_on=[attach, logs]))
@@ -309,25 +312,30 @@ class AwsBreedingGround(FarmComponent):
                                          ip_protocol="tcp", from_port=443, to_port=443, opts=self.child())
         return cluster
 
-    def _people(self, name: str, spec: BreedingGroundSpec, cluster: eks.Cluster) -> None:
-        """Access entries: one per principal (EKS allows one), admin cluster-wide, members edit in their teams' namespaces."""
+    def _people(self, name: str, spec: BreedingGroundSpec, cluster: eks.Cluster) -> list[pulumi.Resource]:
+        """Access entries: one per principal (EKS allows one), admin cluster-wide, members edit in their teams'
+        namespaces. Returns the admin associations (what the in-cluster stack waits for) plus the check that
+        the identity running `pulumi up` is one of the admins."""
         namespaces: dict[str, list[str]] = {}
         for team, team_spec in spec.teams.items():
             for member in team_spec.members:
                 namespaces.setdefault(member, []).append(team)
         caller = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).arn
+        self.deployer = caller.apply(lambda arn: checked_deployer(arn, spec.admins))
+        admin_access: list[pulumi.Resource] = []
         for principal in dict.fromkeys([*spec.admins, *namespaces]):
             slug = principal_slug(principal)
-            entry = eks.AccessEntry(f"{name}-access-{slug}", cluster_name=cluster.name, type="STANDARD",
-                                    principal_arn=caller.apply(lambda arn, p=principal: checked_principal(arn, p)), opts=self.child())
+            entry = eks.AccessEntry(f"{name}-access-{slug}", cluster_name=cluster.name, principal_arn=principal, type="STANDARD",
+                                    opts=self.child())
             if principal in spec.admins:
-                eks.AccessPolicyAssociation(f"{name}-access-{slug}-admin", cluster_name=cluster.name, principal_arn=principal,
-                                            policy_arn=CLUSTER_ADMIN_POLICY, access_scope={"type": "cluster"},
-                                            opts=self.child(depends_on=[entry]))
+                admin_access.append(eks.AccessPolicyAssociation(
+                    f"{name}-access-{slug}-admin", cluster_name=cluster.name, principal_arn=principal,
+                    policy_arn=CLUSTER_ADMIN_POLICY, access_scope={"type": "cluster"}, opts=self.child(depends_on=[entry])))
             if principal in namespaces:
                 eks.AccessPolicyAssociation(f"{name}-access-{slug}-edit", cluster_name=cluster.name, principal_arn=principal,
                                             policy_arn=EDIT_POLICY, access_scope={"type": "namespace", "namespaces": sorted(namespaces[principal])},
                                             opts=self.child(depends_on=[entry]))
+        return admin_access
 
     def _node_role(self, name: str) -> iam.Role:
         role = iam.Role(f"{name}-system-nodes", assume_role_policy=assume("ec2.amazonaws.com"), opts=self.child())
@@ -352,9 +360,9 @@ class AwsBreedingGround(FarmComponent):
         pool = spec.system_pool
         template = self._launch_template(f"{name}-system", SYSTEM_DISK_GB, key_arn, tags)
         return eks.NodeGroup(f"{name}-system", cluster_name=cluster.name, node_group_name=f"{name}-system", node_role_arn=role.arn,
-                             subnet_ids=subnet_ids, capacity_type="ON_DEMAND", ami_type=system_ami_type(pool.instance_type or SYSTEM_INSTANCE_TYPE),
+                             subnet_ids=subnet_ids, capacity_type="ON_DEMAND", ami_type=system_ami_type(pool.instance("aws")),
                              release_version=versions.addons("aws", spec.version("aws"))["node-ami"],
-                             instance_types=[pool.instance_type or SYSTEM_INSTANCE_TYPE],
+                             instance_types=[pool.instance("aws").instance_type],
                              launch_template={"id": template.id, "version": template.latest_version.apply(str)},
                              scaling_config={"min_size": pool.min_nodes, "max_size": pool.max_nodes, "desired_size": pool.min_nodes},
                              update_config={"max_unavailable": 1}, labels={POOL_LABEL: "system"},
@@ -446,7 +454,7 @@ class AwsBreedingGround(FarmComponent):
                                                                      versions.addons("aws", spec.version("aws"))["node-ami"]),
                            opts=after_release)
             CustomResource(f"{name}-nodepool-{key}", api_version="karpenter.sh/v1", kind="NodePool", metadata={"name": key},
-                           spec=node_pool_spec(key, pool, key, zones), opts=after_release)
+                           spec=node_pool_spec(key, pool, key, region, zones), opts=after_release)
         if any(pool.efa for pool in spec.gpu_pools.values()):
             # EFA interfaces become schedulable (`vpc.amazonaws.com/efa`) only with this plugin.
             Release(f"{name}-efa-device-plugin", name="aws-efa-k8s-device-plugin", chart=charts.AWS_EFA_DEVICE_PLUGIN.chart,
@@ -457,7 +465,7 @@ class AwsBreedingGround(FarmComponent):
         return release
 
     def _warm_pools(self, name: str, spec: BreedingGroundSpec, cluster: eks.Cluster, subnet_ids: list[pulumi.Output[str]],
-                    zones: list[str], role: iam.Role, key_arn: pulumi.Input[str], tags: dict[str, str]) -> None:
+                    region: str, role: iam.Role, key_arn: pulumi.Input[str], tags: dict[str, str]) -> None:
         """min_nodes GPU nodes that stay up: a managed node group with the pool's labels and taints below
         the pool's Karpenter NodePool (which has no minimum). Warm nodes of a spot pool are spot; of any
         other pool on-demand, so the floor does not vanish with spot capacity."""
@@ -468,7 +476,7 @@ class AwsBreedingGround(FarmComponent):
             eks.NodeGroup(f"{name}-warm-{key}", cluster_name=cluster.name, node_group_name=f"{name}-warm-{key}", node_role_arn=role.arn,
                           subnet_ids=subnet_ids, ami_type="AL2023_x86_64_NVIDIA", release_version=versions.addons("aws", spec.version("aws"))["node-ami"],
                           capacity_type="SPOT" if pool.capacity is Capacity.spot else "ON_DEMAND",
-                          instance_types=pool_instance_types(pool),
+                          instance_types=pool.instance_types("aws", region),
                           launch_template={"id": template.id, "version": template.latest_version.apply(str)},
                           scaling_config={"min_size": pool.min_nodes, "max_size": pool.min_nodes, "desired_size": pool.min_nodes},
                           update_config={"max_unavailable": 1}, labels=pool_labels(key, pool),

@@ -1,6 +1,9 @@
-"""The GPU instance catalog: which instance types carry which GPU, per cloud (gpu_catalog.csv).
+"""The instance catalog, per cloud: which types carry which GPU (gpu_catalog.csv), the CPU types a
+system pool may use (cpu_catalog.csv), and the regions each type is offered in (offered.csv).
 
-Data, not code: a new instance type is a new CSV row. Lookups are pure and cached.
+Data, not code: a new instance type is a new CSV row, with its source. Lookups are pure and cached.
+offered.csv lists, per type, the regions its source has it in; a region the source has nothing for
+(e.g. Azure regions outside the US in the SkyPilot v6 catalog) is not covered: nothing is refused there.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from functools import lru_cache
 from pathlib import Path
 
 CATALOG_FILE = Path(__file__).with_name("gpu_catalog.csv")
+CPU_FILE = Path(__file__).with_name("cpu_catalog.csv")
+OFFERED_FILE = Path(__file__).with_name("offered.csv")
 
 
 @dataclass(frozen=True)
@@ -59,3 +64,65 @@ def instances(cloud: str, gpu: str, gpus: int) -> list[GpuInstance]:
 
 def instance(cloud: str, instance_type: str) -> GpuInstance | None:
     return next((i for i in all_instances() if i.cloud == cloud and i.instance_type == instance_type), None)
+
+
+@dataclass(frozen=True)
+class CpuInstance:
+    cloud: str
+    instance_type: str
+    vcpus: int
+    memory_gib: int
+    arch: str
+    """x86_64 or arm64: picks the node image."""
+    system_default: bool
+
+
+@lru_cache(maxsize=1)
+def cpu_instances() -> tuple[CpuInstance, ...]:
+    with CPU_FILE.open(newline="") as handle:
+        return tuple(CpuInstance(row["cloud"], row["instance_type"], int(row["vcpus"]), int(row["memory_gib"]), row["arch"],
+                                 row["system_default"] == "yes") for row in csv.DictReader(handle))
+
+
+def cpu_instance(cloud: str, instance_type: str) -> CpuInstance | None:
+    return next((i for i in cpu_instances() if i.cloud == cloud and i.instance_type == instance_type), None)
+
+
+def cpu_types(cloud: str) -> list[str]:
+    return sorted(i.instance_type for i in cpu_instances() if i.cloud == cloud)
+
+
+def system_default(cloud: str) -> str:
+    (row,) = [i for i in cpu_instances() if i.cloud == cloud and i.system_default]
+    return row.instance_type
+
+
+@lru_cache(maxsize=1)
+def _offered() -> dict[tuple[str, str], frozenset[str]]:
+    with OFFERED_FILE.open(newline="") as handle:
+        return {(row["cloud"], row["instance_type"]): frozenset(row["regions"].split()) for row in csv.DictReader(handle)}
+
+
+def covered(cloud: str, region: str) -> bool:
+    """Whether offered.csv knows what `region` offers (its source lists anything there)."""
+    return any(region in regions for (c, _), regions in _offered().items() if c == cloud)
+
+
+def offered_in(cloud: str, instance_type: str) -> list[str]:
+    """Regions `instance_type` is offered in, per offered.csv."""
+    return sorted(_offered().get((cloud, instance_type), frozenset()))
+
+
+def offered(cloud: str, instance_type: str, region: str) -> bool:
+    """True when the type is offered in the region, or when nothing is known about the region."""
+    return not covered(cloud, region) or region in _offered().get((cloud, instance_type), frozenset())
+
+
+def not_offered(cloud: str, region: str, types: list[str]) -> str | None:
+    """None if any of `types` is offered in `region` (or nothing is known there); otherwise the text an
+    error ends with: the types and the regions that have them."""
+    if not types or any(offered(cloud, t, region) for t in types):
+        return None
+    where = sorted({r for t in types for r in offered_in(cloud, t)})
+    verb = "is" if len(types) == 1 else "are"
+    return f"{', '.join(types)} {verb} offered in: {', '.join(where) or 'no region listed in offered.csv'}"

@@ -150,16 +150,16 @@ class GpuStack(FarmComponent):
         quotas = queue_quotas(spec, cloud)
         for queue, per_flavor in quotas.items():
             selector = {"matchLabels": {"kubernetes.io/metadata.name": queue}} if queue != LENDER else None
-            # The team's own pools first, then the others (cheapest first): with TryNextFlavor Kueue looks for
-            # a flavor the job fits in without borrowing before it borrows, so a job lands on its team's pool
-            # rather than on another pool's idle quota whose nodes may be the wrong shape (Kueue
-            # ClusterQueue flavorFungibility; the default, Borrow, takes the first flavor it can borrow in).
+            # The team's own pools first, then the others (cheapest first). whenCanPreempt Preempt: a team whose
+            # own pool is lent out takes it back (reclaim) rather than spilling onto another pool whose nodes
+            # may be the wrong shape (Kueue's default, TryNextFlavor, prefers a flavor fitting by borrowing over
+            # reclaiming); whenCanBorrow TryNextFlavor: look for a flavor fitting without borrowing first.
             order = [k for k in flavors if per_flavor[k].gpus] + [k for k in flavors if not per_flavor[k].gpus]
             queue_spec: dict[str, object] = {
                 "cohort": COHORT, "queueingStrategy": "BestEffortFIFO",
                 "resourceGroups": [{"coveredResources": resources,
                                     "flavors": [{"name": key, "resources": _quantities(per_flavor[key], resources)} for key in order]}],
-                "flavorFungibility": {"whenCanBorrow": "TryNextFlavor", "whenCanPreempt": "TryNextFlavor"},
+                "flavorFungibility": {"whenCanBorrow": "TryNextFlavor", "whenCanPreempt": "Preempt"},
                 # A team gets its guaranteed quota back from borrowers by preempting them.
                 "preemption": {"reclaimWithinCohort": "Any", "withinClusterQueue": "LowerPriority"},
             }

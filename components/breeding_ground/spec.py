@@ -78,6 +78,14 @@ class GpuPoolSpec(Spec):
     def gpu_limit(self) -> int:
         return self.max_nodes * self.gpus_per_node
 
+    def catalog_types(self, cloud: str) -> list[str]:
+        """Instance types with this GPU and count (with a GPU fabric if efa), smallest first."""
+        return [i.instance_type for i in catalog.instances(cloud, self.gpu, self.gpus_per_node) if i.fabric or not self.efa]
+
+    def instance_types(self, cloud: str, region: str) -> list[str]:
+        """The catalog types offered in `region` (offered.csv): what the pool may launch there."""
+        return [t for t in self.catalog_types(cloud) if catalog.offered(cloud, t, region)]
+
     def problems(self, ctx: Context) -> Iterator[Problem]:
         offered = catalog.gpus_on(ctx.cloud)
         if self.gpu not in offered:
@@ -86,6 +94,10 @@ class GpuPoolSpec(Spec):
         sizes = catalog.sizes(ctx.cloud, self.gpu)
         if self.gpus_per_node not in sizes:
             yield Problem("gpus_per_node", self.gpus_per_node, f"one of {', '.join(map(str, sizes))} for {self.gpu} on {ctx.cloud}")
+        else:
+            missing = catalog.not_offered(ctx.cloud, ctx.region, self.catalog_types(ctx.cloud))
+            if missing:
+                yield Problem("gpu", self.gpu, f"a GPU offered in {ctx.region} ({self.gpu} x{self.gpus_per_node}: {missing})")
         if self.min_nodes > self.max_nodes:
             yield Problem("min_nodes", self.min_nodes, f"at most max_nodes ({self.max_nodes})")
         elif self.min_nodes > 0 and self.efa:
@@ -106,11 +118,24 @@ class GpuPoolSpec(Spec):
 
 class SystemPoolSpec(Spec):
     instance_type: str | None = None
-    """CPU instance type for cluster services. Default: a small general-purpose type per cloud."""
+    """CPU instance type for cluster services, from cpu_catalog.csv. Default: the cloud's small general-purpose type there."""
     min_nodes: int = Field(default=1, ge=1, le=100)
     max_nodes: int = Field(default=3, ge=1, le=100)
 
+    def instance(self, cloud: str) -> catalog.CpuInstance:
+        found = catalog.cpu_instance(cloud, self.instance_type or catalog.system_default(cloud))
+        assert found is not None  # checked by problems()
+        return found
+
     def problems(self, ctx: Context) -> Iterator[Problem]:
+        if self.instance_type is not None and catalog.cpu_instance(ctx.cloud, self.instance_type) is None:
+            yield Problem("instance_type", self.instance_type, f"a CPU instance type of cpu_catalog.csv for {ctx.cloud}: "
+                                                               f"{', '.join(catalog.cpu_types(ctx.cloud))}")
+        else:
+            name = self.instance_type or catalog.system_default(ctx.cloud)
+            missing = catalog.not_offered(ctx.cloud, ctx.region, [name])
+            if missing:
+                yield Problem("instance_type", name, f"a type offered in {ctx.region} ({missing})")
         if self.min_nodes > self.max_nodes:
             yield Problem("min_nodes", self.min_nodes, f"at most max_nodes ({self.max_nodes})")
 
@@ -138,7 +163,7 @@ class BreedingGroundSpec(Spec):
     runner_cidrs: list[IPv4Network] = Field(default_factory=list)
     """Private CIDRs inside or connected to the farm's network allowed to reach the private API endpoint (deploy_from: inside-network)."""
     admins: list[str] = Field(default_factory=list)
-    """People with cluster-admin (AWS: IAM role or user ARNs). The identity running `pulumi up` is admin already: do not list it."""
+    """People with cluster-admin (AWS: IAM role or user ARNs). The identity running `pulumi up` must be one of them (for a role, its role ARN): the cluster admits only listed people."""
     system_pool: SystemPoolSpec = Field(default_factory=SystemPoolSpec)
     """The small on-demand CPU pool for cluster services."""
     gpu_pools: dict[Key, GpuPoolSpec] = Field(default_factory=dict)
@@ -224,6 +249,9 @@ class BreedingGroundSpec(Spec):
         for i, cidr in enumerate(self.runner_cidrs):
             if not _internal(cidr):
                 yield Problem(f"runner_cidrs[{i}]", str(cidr), "a private CIDR (RFC 1918 or 100.64.0.0/10) inside or connected to the farm's network")
+        if not self.admins:
+            yield Problem("admins", [], "at least one principal, the identity that runs `pulumi up` among them (the cluster "
+                                        "admits only listed people, and the program installs the in-cluster stack as that identity)")
         yield from principal_problems(ctx.cloud, "admins", self.admins)
 
     def placeholders(self) -> Iterator[Problem]:
