@@ -1,11 +1,13 @@
-"""Benchmark: for each stack, the monthly estimate, the naive cost and the floor, and how long
-`dragonfarm cost` and `dragonfarm diff` take (cold CLI runs, and the in-process step alone).
+"""Benchmark: for each stack, the floor, the monthly estimate, the cost without dragonfarm's savings
+(month 1 and month 12) and the ceiling, and how long `dragonfarm cost` and `dragonfarm diff` take
+(cold CLI runs, and the in-process step alone).
 
     .venv/bin/python bench/costs.py          (or: make bench)
 
-Floor = GPU node-hours at the cheapest spot price + fixed fees that cannot be avoided (control
-plane, system nodes, NAT hours, public IPs, keys). Naive = same usage on-demand, no scale-to-zero,
-no lifecycle. Figures print; nothing is asserted (performance is measured, not tested).
+Floor = the same usage hours at the cheapest price the pools allow (spot where allowed), storage in
+its cheapest class, plus fixed fees. Without savings = the same hours on-demand, every object kept in
+the hot class for ever, dev boxes never stopped. Ceiling = every GPU pool at max_nodes all month.
+Figures print; nothing is asserted (performance is measured, not tested).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def warm(fn) -> float:
 
 
 def main() -> None:
-    print(f"{'stack':<11}{'estimate':>12}{'naive':>13}{'floor':>12}{'saving':>8}{'budget':>8}"
+    print(f"{'stack':<11}{'floor':>11}{'estimate':>11}{'without':>11}{'without@12':>12}{'ceiling':>12}{'budget':>8}{'priced':>8}"
           f"{'cost cold':>11}{'estimate':>10}{'diff cold':>11}{'diff':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         for stack in names():
@@ -62,9 +64,10 @@ def main() -> None:
             diff_cold = cold("diff", str(plan_file), str(plan_file), "--format", "markdown")
             est_warm = warm(lambda: estimate(plan))
             diff_warm = warm(lambda: diff_plans(plan, plan))
-            saving = 1 - est.total / est.naive_total if est.naive_total else 0.0
-            print(f"{stack:<11}{est.total:>12,.2f}{est.naive_total:>13,.2f}{est.floor_total:>12,.2f}{saving:>8.0%}"
-                  f"{est.budget_share:>8.0%}{cost_cold:>10.2f}s{est_warm * 1000:>8.1f}ms{diff_cold:>10.2f}s{diff_warm * 1000:>6.1f}ms")
+            priced = "all" if est.complete else f"-{len(est.unpriced())}"
+            print(f"{stack:<11}{est.floor_total:>11,.2f}{est.total:>11,.2f}{est.without_total:>11,.2f}{est.without12_total:>12,.2f}"
+                  f"{est.ceiling_total:>12,.2f}{est.budget_share:>8.0%}{priced:>8}"
+                  f"{cost_cold:>10.2f}s{est_warm * 1000:>8.1f}ms{diff_cold:>10.2f}s{diff_warm * 1000:>6.1f}ms")
     print(f"(USD per month; times are medians of {RUNS} runs; 'cost cold' includes planning the stack)")
 
 

@@ -84,16 +84,22 @@ app.add_typer(prices_app, name="prices")
 @prices_app.command("refresh")
 def prices_refresh(
     cloud: Annotated[Optional[list[str]], typer.Option("--cloud", help="aws, gcp or azure (repeatable). Default: aws and azure.")] = None,
+    region: Annotated[Optional[list[str]], typer.Option("--region", help="Only these regions (repeatable). Default: every region regions.csv lists.")] = None,
 ) -> None:
     """Rebuild compute prices from the clouds' public price lists (needs network; GCP needs GCP_API_KEY)."""
+    from components.fence import regions as fence_regions
     from dragonfarm.refresh import refresh
 
     clouds = cloud or ["aws", "azure"]
     bad = [c for c in clouds if c not in ("aws", "gcp", "azure")]
     if bad:
         fail(f"--cloud: got {bad[0]!r}; allowed: aws, gcp, azure", BAD_INPUT)
+    known = {r for c in clouds for r in fence_regions.regions(c)}
+    unknown = [r for r in region or [] if r not in known]
+    if unknown:
+        fail(f"--region: got {unknown[0]!r}; allowed: a region of {', '.join(clouds)} in regions.csv: {', '.join(sorted(known))}", BAD_INPUT)
     try:
-        updated, kept = refresh(clouds)
+        updated, kept = refresh(clouds, regions=region)
     except ValueError as exc:
         fail(str(exc), BAD_INPUT)
     except OSError as exc:
@@ -107,9 +113,10 @@ def prices_refresh(
 def cost(
     stack: Annotated[str, typer.Argument(help="Stack name, stack YAML path, or a Plan JSON file (from `plan --json`).")],
     json_out: Annotated[bool, typer.Option("--json", help="Print the estimate as JSON.")] = False,
-    fail_over_budget: Annotated[bool, typer.Option("--fail-over-budget", help=f"Exit {OVER_BUDGET} when the estimate exceeds the budget.")] = False,
+    fail_over_budget: Annotated[bool, typer.Option("--fail-over-budget", help=f"Exit {OVER_BUDGET} when the estimate exceeds the budget or is incomplete.")] = False,
+    allow_unpriced: Annotated[bool, typer.Option("--allow-unpriced", help="With --fail-over-budget: pass an incomplete estimate (unpriced items) that is under the budget.")] = False,
 ) -> None:
-    """Monthly cost estimate: every resource that bills, by layer, against the budget and a naive setup."""
+    """Monthly cost estimate: every resource that bills, by layer, with the floor, the cost without dragonfarm's savings and the ceiling."""
     from dragonfarm.cost import estimate
 
     result = estimate(plan_or_json(stack))
@@ -123,6 +130,12 @@ def cost(
         print_estimate(result, Console())
     if fail_over_budget and result.total > result.budget:
         print(f"error: estimate {result.total:,.2f} {result.currency} exceeds the budget {result.budget:,.2f} {result.currency}",
+              file=sys.stderr)
+        raise typer.Exit(OVER_BUDGET)
+    if fail_over_budget and not result.complete and not allow_unpriced:
+        names = ", ".join(line.name for line in result.unpriced()[:5])
+        print(f"error: estimate incomplete: {len(result.unpriced())} billable items unpriced ({names}"
+              f"{', ...' if len(result.unpriced()) > 5 else ''}); allowed: a complete estimate, or --allow-unpriced",
               file=sys.stderr)
         raise typer.Exit(OVER_BUDGET)
 

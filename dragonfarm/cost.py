@@ -1,9 +1,15 @@
 """The offline cost estimate: a Plan (what the program asks for) + its usage profile + the price catalog.
 
 Every resource is classified by its type:
-- priced: it bills by the hour or month; its line shows the estimate, the cost of the same usage
-  on a naive setup (on-demand, no scale-to-zero, no lifecycle) and the floor (GPU node-hours at the
-  cheapest spot price; fixed fees that cannot be avoided);
+- priced: it bills by the hour or month; its line shows
+  - the estimate: the usage profile at the prices the stack's settings get (month 1, and month 12
+    where storage grows because nothing expires);
+  - the floor: the same usage hours at the cheapest price the stack's pools could get (spot where a
+    pool allows spot, on-demand where it does not), storage in the cheapest class its lifecycle
+    reaches, plus the fixed fees nothing avoids;
+  - without dragonfarm's savings: the same usage hours on on-demand, every object kept in the hot
+    class for ever (month 1 and month 12), dev boxes never stopped;
+  - the ceiling: the most it can cost in a month, every GPU pool at max_nodes all month;
 - free: it does not bill (routes, IAM, in-cluster objects; their cost is the nodes they run on);
 - usage: it bills per request or GB the usage profile does not model (logs, queues, topics): listed;
 - unpriced: no price rule or no catalog row: listed with the reason. Never silently zero.
@@ -27,8 +33,21 @@ from dragonfarm.plan import Plan, PlannedResource, layer_of
 from dragonfarm.pricing import Catalog, MissingPrice, default
 
 Status = Literal["priced", "free", "usage", "unpriced"]
-# What a price rule returns: (estimate, naive setup, floor) per month, and how it was worked out.
-Priced = tuple[float, float, float, str]
+
+
+@dataclass
+class Priced:
+    """What a price rule returns, per month. Baselines left None equal the estimate."""
+
+    monthly: float
+    detail: str
+    floor: float | None = None
+    without: float | None = None
+    ceiling: float | None = None
+    month12: float | None = None
+    without12: float | None = None
+
+
 DEFAULT_BARN_HOURS = 176.0  # 8 h x 22 working days: what the idle stop keeps a dev box near
 NO_HISTORY_DAYS = 30  # a bucket with ingest but no stored GB and no expiry: one month of data
 EGRESS = "farm:egress"  # the farm-level line for internet egress (not a resource, so no URN)
@@ -42,8 +61,11 @@ class Line:
     layer: str
     status: Status
     monthly: float = 0.0
-    naive: float = 0.0
     floor: float = 0.0
+    without: float = 0.0
+    ceiling: float = 0.0
+    month12: float = 0.0
+    without12: float = 0.0
     detail: str = ""
 
 
@@ -63,19 +85,43 @@ class Estimate:
         return self._sum("monthly")
 
     @property
-    def naive_total(self) -> float:
-        return self._sum("naive")
-
-    @property
     def floor_total(self) -> float:
         return self._sum("floor")
+
+    @property
+    def without_total(self) -> float:
+        return self._sum("without")
+
+    @property
+    def without12_total(self) -> float:
+        return self._sum("without12")
+
+    @property
+    def ceiling_total(self) -> float:
+        return self._sum("ceiling")
+
+    @property
+    def month12_total(self) -> float:
+        return self._sum("month12")
+
+    def unpriced(self) -> list[Line]:
+        """Lines that bill but have no price: the totals leave them out, so the estimate is incomplete."""
+        return [line for line in self.lines if line.status == "unpriced"]
+
+    @property
+    def complete(self) -> bool:
+        return not self.unpriced()
+
+    def headline(self) -> str:
+        state = "complete" if self.complete else f"incomplete: {len(self.unpriced())} item{'s' if len(self.unpriced()) != 1 else ''} unpriced"
+        return f"Monthly estimate {self.total:,.2f} {self.currency} ({state})"
 
     @property
     def budget_share(self) -> float:
         return self.total / self.budget if self.budget else 0.0
 
     def by_layer(self, attr: str = "monthly") -> dict[str, float]:
-        """Sum of one column (monthly, naive or floor) of the priced lines, per layer."""
+        """Sum of one column (monthly, floor, without, ceiling, month12, without12) of the priced lines, per layer."""
         out: dict[str, float] = {}
         for line in self.lines:
             if line.status == "priced":
@@ -91,8 +137,10 @@ class Estimate:
     def to_json(self) -> str:
         return json.dumps({
             "stack": self.stack, "cloud": self.cloud, "currency": self.currency, "budget": self.budget,
-            "total": self.total, "naive_total": self.naive_total, "floor_total": self.floor_total,
-            "budget_share": round(self.budget_share, 4), "by_layer": self.by_layer(),
+            "total": self.total, "floor_total": self.floor_total, "without_savings_total": self.without_total,
+            "without_savings_month12_total": self.without12_total, "ceiling_total": self.ceiling_total,
+            "month12_total": self.month12_total, "complete": self.complete, "unpriced": len(self.unpriced()),
+            "headline": self.headline(), "budget_share": round(self.budget_share, 4), "by_layer": self.by_layer(),
             "lines": [asdict(line) for line in self.lines],
         }, indent=2, sort_keys=True)
 
@@ -139,16 +187,16 @@ class Pricer:
     # -- compute --
     def gpu_pool(self, r: PlannedResource) -> Priced:
         spec = r.inputs["spec"]
-        pool = r.inputs["metadata"]["name"]
-        reqs = {q["key"]: q["values"] for q in spec["template"]["spec"]["requirements"]}
-        types, capacity = reqs["node.kubernetes.io/instance-type"], reqs["karpenter.sh/capacity-type"]
+        pool = spec["template"]["metadata"]["labels"][POOL_LABEL]
+        requirements = {q["key"]: q["values"] for q in spec["template"]["spec"]["requirements"]}
+        capacity = requirements["karpenter.sh/capacity-type"]
+        types = requirements["node.kubernetes.io/instance-type"]
         prices = {t: self.prices.machine(self.cloud, self.region, t) for t in types
                   if (self.cloud, self.region, t) in self.prices.compute}
         if not prices:
-            raise MissingPrice(f"no price for any of {', '.join(types)} in {self.cloud} {self.region}")
+            raise MissingPrice(f"no price for any of {', '.join(types) or 'its instance types'} in {self.cloud} {self.region}")
         on_demand = min(p.on_demand for p in prices.values())
         spots = [p.spot for p in prices.values() if p.spot is not None]
-        spot_lows = [p.spot_low for p in prices.values() if p.spot_low is not None]
         spot = min(spots) if spots else None
         # The pool's warm nodes (priced on their node group) run part of its hours.
         hours = max(0.0, float(self.usage.get("gpu_node_hours", {}).get(pool, 0.0)) - self.warm_hours(pool))
@@ -162,23 +210,30 @@ class Pricer:
             notes.append("spot price unknown: on-demand used")
         spot_price = on_demand if spot is None else spot
         if capacity == ["spot"]:
-            per_hour = spot_price
+            per_hour, dearest = spot_price, spot_price
         elif capacity == ["spot", "on-demand"]:
             share = float(self.usage.get("spot_share", 0.9))
-            per_hour = share * spot_price + (1 - share) * on_demand
+            per_hour, dearest = share * spot_price + (1 - share) * on_demand, on_demand
             notes.append(f"{share:.0%} on spot")
         else:
-            per_hour = on_demand
+            per_hour, dearest = on_demand, on_demand
+        cheapest = spot_price if "spot" in capacity else on_demand
         notes.append(f"{capacity[0] if len(capacity) == 1 else '/'.join(capacity)} {min(prices, key=lambda t: prices[t].on_demand)}")
-        monthly = hours * (per_hour + disk_hour)
-        naive = max_nodes * HOURS_PER_MONTH * (on_demand + disk_hour)
-        floor = hours * (min(spot_lows) if spot_lows else on_demand)
-        return monthly, naive, floor, ", ".join(notes)
+        notes.append(f"ceiling {max_nodes} nodes all month")
+        return Priced(monthly=hours * (per_hour + disk_hour), detail=", ".join(notes),
+                      floor=hours * (cheapest + disk_hour), without=hours * (on_demand + disk_hour),
+                      ceiling=max_nodes * HOURS_PER_MONTH * (dearest + disk_hour))
 
     def warm_hours(self, pool: str) -> float:
         """Node-hours a month of a GPU pool's warm nodes (an always-on node group below the autoscaler)."""
         group = self.find("aws:eks/nodeGroup:NodeGroup", lambda g: (g.inputs.get("labels") or {}).get(POOL_LABEL) == pool)
         return group.inputs["scalingConfig"]["desiredSize"] * HOURS_PER_MONTH if group else 0.0
+
+    def root_disk_gb(self, group: PlannedResource) -> float:
+        """The root volume of a node group's launch template (named like the group)."""
+        template = self.find("aws:ec2/launchTemplate:LaunchTemplate", lambda t: t.name == group.name)
+        devices = template.inputs.get("blockDeviceMappings", []) if template else []
+        return float(devices[0]["ebs"]["volumeSize"]) if devices else 0.0
 
     def node_group(self, r: PlannedResource) -> Priced:
         """A managed node group at its fixed size, always on: the system pool, or a GPU pool's warm nodes."""
@@ -187,10 +242,10 @@ class Pricer:
         price = self.prices.machine(self.cloud, self.region, instance_type)
         spot = r.inputs.get("capacityType") == "SPOT"
         per_hour = (price.spot or price.on_demand) if spot else price.on_demand
-        cost = nodes * HOURS_PER_MONTH * per_hour
-        naive = nodes * HOURS_PER_MONTH * price.on_demand
-        floor = nodes * HOURS_PER_MONTH * ((price.spot_low or price.spot or price.on_demand) if spot else price.on_demand)
-        return cost, naive, floor, f"{nodes} x {instance_type} {'spot' if spot else 'on-demand'}, always on"
+        disk = nodes * self.root_disk_gb(r) * self.fee("block_storage")
+        cost = nodes * HOURS_PER_MONTH * per_hour + disk
+        return Priced(monthly=cost, detail=f"{nodes} x {instance_type} {'spot' if spot else 'on-demand'}, always on, + {disk:.2f} root disks",
+                      without=nodes * HOURS_PER_MONTH * price.on_demand + disk)
 
     def dev_box(self, r: PlannedResource) -> Priced:
         key = self.key_of(r.name)
@@ -199,48 +254,57 @@ class Pricer:
         spot = (r.inputs.get("instanceMarketOptions") or {}).get("marketType") == "spot"
         per_hour = (price.spot or price.on_demand) if spot else price.on_demand
         disk = r.inputs.get("rootBlockDevice", {}).get("volumeSize", 0) * self.fee("block_storage")
-        return (hours * per_hour + disk, HOURS_PER_MONTH * price.on_demand + disk, 0.0,
-                f"{hours:g} h of {r.inputs['instanceType']}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
+        return Priced(monthly=hours * per_hour + disk, without=HOURS_PER_MONTH * price.on_demand + disk,
+                      ceiling=HOURS_PER_MONTH * per_hour + disk,
+                      detail=f"{hours:g} h of {r.inputs['instanceType']}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
 
     def control_plane(self, r: PlannedResource) -> Priced:
         extended = (r.inputs.get("upgradePolicy") or {}).get("supportType") == "EXTENDED"
         cost = HOURS_PER_MONTH * self.fee("kubernetes_control_plane_extended" if extended else "kubernetes_control_plane")
-        return cost, cost, cost, "extended support" if extended else "standard support"
+        return Priced(monthly=cost, detail="extended support" if extended else "standard support")
 
     # -- network and keys --
     def nat_gateway(self, r: PlannedResource) -> Priced:
         share_gb = float(self.usage.get("nat_gb", 0.0)) / len(self.plan.of_type(r.type))
         cost = HOURS_PER_MONTH * self.fee("nat_gateway") + share_gb * self.fee("nat_data")
-        return cost, cost, HOURS_PER_MONTH * self.fee("nat_gateway"), f"{HOURS_PER_MONTH} h + {share_gb:g} GB"
+        return Priced(monthly=cost, floor=HOURS_PER_MONTH * self.fee("nat_gateway"), detail=f"{HOURS_PER_MONTH} h + {share_gb:g} GB")
 
     def cloud_nat(self, r: PlannedResource) -> Priced:
         vm_hours = sum(float(h) for h in self.usage.get("gpu_node_hours", {}).values())
         data = float(self.usage.get("nat_gb", 0.0)) * self.fee("nat_data")
         cost = vm_hours * self.fee("nat_vm") + data
-        return cost, cost, 0.0, f"{vm_hours:g} VM-h + {self.usage.get('nat_gb', 0):g} GB"
+        return Priced(monthly=cost, floor=0.0, detail=f"{vm_hours:g} VM-h + {self.usage.get('nat_gb', 0):g} GB")
 
     def hourly(self, item: str) -> Callable[[PlannedResource], Priced]:
         def price(r: PlannedResource) -> Priced:
-            cost = HOURS_PER_MONTH * self.fee(item)
-            return cost, cost, cost, f"{HOURS_PER_MONTH} h of {item.replace('_', ' ')}"
+            return Priced(monthly=HOURS_PER_MONTH * self.fee(item), detail=f"{HOURS_PER_MONTH} h of {item.replace('_', ' ')}")
         return price
 
     def monthly(self, item: str) -> Callable[[PlannedResource], Priced]:
         def price(r: PlannedResource) -> Priced:
-            cost = self.fee(item)
-            return cost, cost, cost, item.replace("_", " ")
+            return Priced(monthly=self.fee(item), detail=item.replace("_", " "))
         return price
 
     # -- storage --
     def storage(self, key: str, hot: str, transitions: list[tuple[str, int]], expire: int | None) -> Priced:
         use = self.usage.get("storage", {}).get(key, {})
         stored, ingest = float(use.get("stored_gb", 0)), float(use.get("ingest_gb_per_month", 0))
+
+        def cost_of(gb: dict[str, float]) -> float:
+            return sum(v * self.prices.storage_class(self.cloud, self.region, c) for c, v in gb.items())
+
         gb = steady_state_gb(ingest, stored, hot, transitions, expire)
-        cost = sum(v * self.prices.storage_class(self.cloud, self.region, c) for c, v in gb.items())
-        naive_gb = max(stored, sum(gb.values()))
-        naive = naive_gb * self.prices.storage_class(self.cloud, self.region, hot)
+        cost = cost_of(gb)
+        # Nothing expires: the bucket grows by its ingest every month, without bound.
+        gb12 = gb if expire is not None or ingest <= 0 else steady_state_gb(ingest, stored + 11 * ingest, hot, transitions, None)
+        classes = [hot] + [c for c, _ in transitions]
+        cheapest = min(self.prices.storage_class(self.cloud, self.region, c) for c in classes)
+        hot_price = self.prices.storage_class(self.cloud, self.region, hot)
         detail = ", ".join(f"{v:,.0f} GB {c}" for c, v in gb.items() if v > 0) or "no usage given"
-        return cost, naive, 0.0, detail
+        if expire is None and ingest > 0:
+            detail += f"; nothing expires: grows {ingest:,.0f} GB a month without bound"
+        return Priced(monthly=cost, detail=detail, floor=sum(gb.values()) * cheapest, month12=cost_of(gb12),
+                      without=(stored + ingest) * hot_price, without12=(stored + 12 * ingest) * hot_price)
 
     def s3_bucket(self, r: PlannedResource) -> Priced:
         lifecycle = self.find("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
@@ -348,6 +412,17 @@ def classify(r: PlannedResource) -> Status | None:
     return None
 
 
+def fill(line: Line, priced: Priced) -> Line:
+    """Copy a rule's figures onto a line, baselines left None taking the estimate's value."""
+    line.monthly, line.detail = round(priced.monthly, 2), priced.detail
+    for attr, default in (("floor", priced.monthly), ("without", priced.monthly), ("ceiling", priced.monthly),
+                          ("month12", priced.monthly)):
+        value = getattr(priced, attr)
+        setattr(line, attr, round(default if value is None else value, 2))
+    line.without12 = round(priced.without12 if priced.without12 is not None else line.without, 2)
+    return line
+
+
 def estimate(plan: Plan, prices: Catalog | None = None) -> Estimate:
     pricer = Pricer(plan, prices or default())
     rules = pricer.rules()
@@ -358,8 +433,7 @@ def estimate(plan: Plan, prices: Catalog | None = None) -> Estimate:
         line = Line(urn=r.urn, name=r.name, type=r.type, layer=layer_of(plan, r), status="priced")
         if r.type in rules:
             try:
-                monthly, naive, floor, detail = rules[r.type](r)
-                line.monthly, line.naive, line.floor, line.detail = round(monthly, 2), round(naive, 2), round(floor, 2), detail
+                fill(line, rules[r.type](r))
             except MissingPrice as exc:
                 line.status, line.detail = "unpriced", str(exc)
         else:
@@ -372,9 +446,8 @@ def estimate(plan: Plan, prices: Catalog | None = None) -> Estimate:
     egress = float(plan.usage.get("egress_gb", 0.0))
     if egress:
         try:
-            cost = round(egress * pricer.fee("egress"), 2)
-            est.lines.append(Line(urn=EGRESS, name="internet egress", type="egress", layer="farm", status="priced",
-                                  monthly=cost, naive=cost, floor=0.0, detail=f"{egress:g} GB"))
+            line = Line(urn=EGRESS, name="internet egress", type="egress", layer="farm", status="priced")
+            est.lines.append(fill(line, Priced(monthly=egress * pricer.fee("egress"), floor=0.0, detail=f"{egress:g} GB")))
         except MissingPrice as exc:
             est.lines.append(Line(urn=EGRESS, name="internet egress", type="egress", layer="farm", status="unpriced",
                                   detail=str(exc)))

@@ -73,6 +73,12 @@ class PlanDiff:
     def delta(self) -> float:
         return round(self.head_cost.total - self.base_cost.total, 2)
 
+    @property
+    def ceiling_delta(self) -> float:
+        """What the change does to the most the stack can spend in a month (a raised max_nodes shows here
+        even when the expected usage, and so the estimate, is unchanged)."""
+        return round(self.head_cost.ceiling_total - self.base_cost.ceiling_total, 2)
+
     def count(self, kind: Kind) -> int:
         """Resources changed this way (farm-level usage lines such as egress are not resources)."""
         return sum(1 for c in self.changes if c.kind == kind and not c.urn.startswith("farm:"))

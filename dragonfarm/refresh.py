@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from components.breeding_ground import catalog as gpu_catalog
+from components.fence import regions as fence_regions
 from dragonfarm.pricing import PRICES_DIR
 
 Fetch = Callable[[str], bytes]
@@ -169,16 +170,22 @@ def _fetch_prices(cloud: str, region: str, skus: list[str], fetch: Fetch, gcp_ap
 
 
 def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICES_DIR, today: str | None = None,
-            gcp_api_key: str | None = None) -> tuple[int, list[str]]:
-    """Refresh compute.csv in `folder` for `clouds`; returns (rows updated, rows kept with the reason)."""
+            gcp_api_key: str | None = None, regions: Iterable[str] | None = None) -> tuple[int, list[str]]:
+    """Refresh compute.csv in `folder` for `clouds` in every region regions.csv lists for them (or only
+    `regions`); returns (rows updated, rows kept with the reason). Refreshed rows carry the feed's one
+    spot price per region, so their per-zone rows in spot.csv are dropped."""
     path = folder / "compute.csv"
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
     today = today or dt.date.today().isoformat()
-    updated, kept = 0, []
+    only = set(regions) if regions is not None else None
+    updated, kept, refreshed = 0, [], set()
     for cloud in clouds:
-        for region in sorted({r["region"] for r in rows if r["cloud"] == cloud}):
+        for region in fence_regions.regions(cloud):
+            if only is not None and region not in only:
+                continue
             skus = sorted({r["sku"] for r in rows if r["cloud"] == cloud and r["region"] == region}
-                          | {i.instance_type for i in gpu_catalog.all_instances() if i.cloud == cloud})
+                          | {i.instance_type for i in gpu_catalog.all_instances() if i.cloud == cloud}
+                          | {i.instance_type for i in gpu_catalog.cpu_instances() if i.cloud == cloud})
             found, source = _fetch_prices(cloud, region, skus, fetch, gcp_api_key)
             for sku in skus:
                 price = found.get(sku)
@@ -192,6 +199,7 @@ def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICE
                     rows.append(row)
                 spot = "" if price.spot is None else f"{price.spot:g}"
                 row.update(on_demand=f"{price.on_demand:g}", spot_low=spot, spot_high=spot, source=source, date=today)
+                refreshed.add((cloud, region, sku))
                 updated += 1
     rows.sort(key=lambda r: (r["cloud"], r["region"], r["sku"]))
     buffer = io.StringIO()
@@ -199,4 +207,12 @@ def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICE
     writer.writeheader()
     writer.writerows(rows)
     path.write_text(buffer.getvalue())
+    spot_path = folder / "spot.csv"
+    if spot_path.exists() and refreshed:
+        zones = [r for r in csv.DictReader(io.StringIO(spot_path.read_text())) if (r["cloud"], r["region"], r["sku"]) not in refreshed]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["cloud", "region", "sku", "zone", "spot", "source", "date"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(zones)
+        spot_path.write_text(buffer.getvalue())
     return updated, kept

@@ -45,23 +45,26 @@ def print_estimate(est, console: Console) -> None:
 
     console.print(f"[yellow]Cost estimate of stack {est.stack} ({est.cloud}) from its offline plan and usage profile; "
                   f"prices from dragonfarm/prices/ (each row has its source and date).[/]")
+    columns = (("floor", "floor"), ("monthly", "estimate"), ("month12", "month 12"), ("without", "without savings"),
+               ("without12", "without, month 12"), ("ceiling", "ceiling"))
     layers = Table(title="Monthly cost by layer", show_lines=False)
-    for column in ("layer", "estimate", "naive setup", "floor"):
-        layers.add_column(column, justify="right" if column != "layer" else "left")
-    monthly, naive, floor = est.by_layer("monthly"), est.by_layer("naive"), est.by_layer("floor")
+    layers.add_column("layer")
+    for _, title in columns:
+        layers.add_column(title, justify="right")
+    sums = {attr: est.by_layer(attr) for attr, _ in columns}
     for layer in (*LAYERS, "farm"):
-        if layer in monthly:
-            layers.add_row(layer, money(monthly[layer], est.currency), money(naive[layer], est.currency),
-                           money(floor[layer], est.currency))
-    layers.add_row("[bold]total[/]", f"[bold]{money(est.total, est.currency)}[/]", money(est.naive_total, est.currency),
-                   money(est.floor_total, est.currency))
+        if layer in sums["monthly"]:
+            layers.add_row(layer, *(money(sums[attr][layer], est.currency) for attr, _ in columns))
+    totals = {"floor": est.floor_total, "monthly": est.total, "month12": est.month12_total, "without": est.without_total,
+              "without12": est.without12_total, "ceiling": est.ceiling_total}
+    layers.add_row("[bold]total[/]", *(f"[bold]{money(totals[attr], est.currency)}[/]" for attr, _ in columns))
     console.print(layers)
 
     resources = Table(title="Resources that bill")
-    for column in ("layer", "resource", "monthly", "naive", "how"):
-        resources.add_column(column, justify="right" if column in ("monthly", "naive") else "left")
+    for column in ("layer", "resource", "monthly", "ceiling", "how"):
+        resources.add_column(column, justify="right" if column in ("monthly", "ceiling") else "left")
     for line in sorted((l for l in est.lines if l.status == "priced"), key=lambda l: (l.layer, -l.monthly, l.name)):
-        resources.add_row(line.layer, line.name, money(line.monthly, est.currency), money(line.naive, est.currency), line.detail)
+        resources.add_row(line.layer, line.name, money(line.monthly, est.currency), money(line.ceiling, est.currency), line.detail)
     console.print(resources)
 
     missing = est.not_estimated()
@@ -73,11 +76,17 @@ def print_estimate(est, console: Console) -> None:
             table.add_row(line.name, line.type, ("[red]unpriced[/]: " if line.status == "unpriced" else "usage-based: ") + line.detail)
         console.print(table)
 
-    saving = est.naive_total - est.total
-    console.print(f"Monthly estimate [bold]{money(est.total, est.currency)}[/] = {est.budget_share:.1%} of the "
-                  f"{money(est.budget, est.currency)} budget. Naive setup (on-demand, no scale-to-zero, no lifecycle): "
-                  f"{money(est.naive_total, est.currency)}; saving {money(saving, est.currency)}. "
-                  f"Floor: {money(est.floor_total, est.currency)}.")
+    state = "" if est.complete else f" [red]INCOMPLETE: {len(est.unpriced())} billable items unpriced, not in the totals[/]"
+    console.print(f"Monthly estimate [bold]{money(est.total, est.currency)}[/]{state} = {est.budget_share:.1%} of the "
+                  f"{money(est.budget, est.currency)} budget.")
+    console.print(f"Floor (same hours at the cheapest price the pools allow, storage in its cheapest class): "
+                  f"{money(est.floor_total, est.currency)}. Without dragonfarm's savings (on-demand, nothing tiered or "
+                  f"expired, dev boxes never stopped): {money(est.without_total, est.currency)}, "
+                  f"{money(est.without12_total, est.currency)} by month 12. Month 12 as configured: "
+                  f"{money(est.month12_total, est.currency)}.")
+    ratio = est.ceiling_total / est.budget if est.budget else 0.0
+    console.print(f"Ceiling (every GPU pool at max_nodes all month): {money(est.ceiling_total, est.currency)}, "
+                  f"{ratio:.1f}x the budget" + (": the quotas, the budget alerts and the hard stop are what hold it." if ratio > 1 else "."))
 
 
 def print_diff(d, console: Console) -> None:

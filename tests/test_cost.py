@@ -12,11 +12,15 @@ import pytest
 from dragonfarm.cost import estimate, steady_state_gb
 from tests.conftest import ROOT, plan_config, planned, stack_config
 
-# Catalog rows used below (us-east-1):
-G5_12XL_OD, G5_12XL_SPOT = 5.672, (2.08 + 2.78) / 2   # g5.12xlarge on-demand; spot range midpoint
-G6_XL_OD, G6_XL_SPOT = 0.8048, (0.26 + 0.28) / 2        # g6.xlarge
-G4DN_XL_OD = 0.526                                      # g4dn.xlarge
-P5_OD, P5_SPOT, P5_SPOT_LOW = 55.04, (17.63 + 25.75) / 2, 17.63
+# Catalog rows used below (us-east-1; compute.csv on-demand, spot.csv spot per zone, both from the SkyPilot
+# AWS catalog). Spot is the median over the region's zones, worked by hand here:
+G5_12XL_OD = 5.672
+G5_12XL_SPOT = 2.1824          # zones az1 2.7804, az2 2.0796, az4 2.0813, az5 2.1824, az6 2.2387: middle of five
+G6_XL_OD = 0.8048
+G6_XL_SPOT = (0.3653 + 0.3988) / 2  # zones az1 0.4011, az2 0.3653, az4 0.349, az6 0.3988: mean of the middle two
+G4DN_XL_OD = 0.526
+P5_OD = 55.04
+P5_SPOT = (19.2531 + 21.1543) / 2   # zones az2 19.2531, az3 21.1543, az5 25.7522, az6 17.6289 (az1, az4: no spot)
 M7I_LARGE = 0.1008
 GP3, NAT_HOUR, NAT_GB, IPV4, EKS, KMS, ALARM, EGRESS = 0.08, 0.045, 0.045, 0.005, 0.10, 1.00, 0.10, 0.09
 S3_STANDARD, S3_IA, S3_GLACIER = 0.023, 0.0125, 0.0036
@@ -31,10 +35,13 @@ def test_spot_gpu_pool_is_priced_at_spot_plus_its_disk():
     est = estimate(planned("aws-dev"))
     disk_per_hour = 200 * GP3 / 730
     train = line(est, "dfarm-aws-dev-cluster-nodepool-train")
-    assert train.monthly == pytest.approx(200 * (G5_12XL_SPOT + disk_per_hour), abs=0.01)  # 490.38
-    assert train.naive == pytest.approx(2 * 730 * (G5_12XL_OD + disk_per_hour), abs=0.01)  # 2 nodes always on, on-demand
+    assert train.monthly == pytest.approx(200 * (G5_12XL_SPOT + disk_per_hour), abs=0.01)  # 440.86
+    # Without savings: the same 200 hours on-demand. Ceiling: both nodes all month, at spot (a spot-only pool).
+    assert train.without == pytest.approx(200 * (G5_12XL_OD + disk_per_hour), abs=0.01)
+    assert train.ceiling == pytest.approx(2 * 730 * (G5_12XL_SPOT + disk_per_hour), abs=0.01)
+    assert train.floor == train.monthly  # a spot pool already pays the cheapest price it can get
     infer = line(est, "dfarm-aws-dev-cluster-nodepool-infer")
-    assert infer.monthly == pytest.approx(600 * (G6_XL_SPOT + disk_per_hour), abs=0.01)  # 175.15
+    assert infer.monthly == pytest.approx(600 * (G6_XL_SPOT + disk_per_hour), abs=0.01)
 
 
 def test_spot_with_fallback_blends_spot_share():
@@ -42,14 +49,16 @@ def test_spot_with_fallback_blends_spot_share():
     disk = 1000 * GP3 / 730
     h100 = line(est, "dfarm-aws-prod-cluster-nodepool-train-h100")
     assert h100.monthly == pytest.approx(1400 * (0.8 * P5_SPOT + 0.2 * P5_OD + disk), abs=0.01)
-    assert h100.floor == pytest.approx(1400 * P5_SPOT_LOW, abs=0.01)
-    assert h100.naive == pytest.approx(4 * 730 * (P5_OD + disk), abs=0.01)
+    assert h100.floor == pytest.approx(1400 * (P5_SPOT + disk), abs=0.01)  # all hours on spot: the cheapest it allows
+    assert h100.without == pytest.approx(1400 * (P5_OD + disk), abs=0.01)
+    assert h100.ceiling == pytest.approx(4 * 730 * (P5_OD + disk), abs=0.01)  # a fallback pool can end up all on-demand
 
 
 def test_fixed_fees():
     est = estimate(planned("aws-dev"))
     assert line(est, "dfarm-aws-dev-cluster").monthly == pytest.approx(730 * EKS)  # 73.00
-    assert line(est, "dfarm-aws-dev-cluster-system").monthly == pytest.approx(730 * M7I_LARGE, abs=0.01)  # 73.58
+    # System node: m7i.large on-demand all month plus its 50 GB gp3 root disk (the launch template's volume).
+    assert line(est, "dfarm-aws-dev-cluster-system").monthly == pytest.approx(730 * M7I_LARGE + 50 * GP3, abs=0.01)  # 77.58
     nat = [l for l in est.lines if l.type == "aws:ec2/natGateway:NatGateway"]
     assert len(nat) == 1 and nat[0].monthly == pytest.approx(730 * NAT_HOUR + 300 * NAT_GB)  # 46.35
     eip = [l for l in est.lines if l.type == "aws:ec2/eip:Eip"]
@@ -67,7 +76,7 @@ def test_prod_pays_nat_in_every_zone():
 def test_dev_box_runs_only_its_hours_but_pays_its_disk_all_month():
     box = line(estimate(planned("aws-dev")), "dfarm-aws-dev-devbox")
     assert box.monthly == pytest.approx(120 * G4DN_XL_OD + 200 * GP3, abs=0.01)  # 79.12
-    assert box.naive == pytest.approx(730 * G4DN_XL_OD + 200 * GP3, abs=0.01)
+    assert box.without == pytest.approx(730 * G4DN_XL_OD + 200 * GP3, abs=0.01)  # never stopped
 
 
 def test_storage_follows_the_lifecycle_rules():
@@ -75,7 +84,12 @@ def test_storage_follows_the_lifecycle_rules():
     # datasets: 2000 GB stored, 200 GB/month in (6.67/day) -> 300 days of data; cool at 30 days.
     datasets = line(est, "dfarm-aws-dev-datasets")
     assert datasets.monthly == pytest.approx(200 * S3_STANDARD + 1800 * S3_IA, abs=0.01)  # 27.10
-    assert datasets.naive == pytest.approx(2000 * S3_STANDARD, abs=0.01)  # 46.00
+    # Nothing expires: by month 12 another 11 x 200 GB has arrived (4,200 GB, 200 of it the newest month, hot).
+    assert datasets.month12 == pytest.approx(200 * S3_STANDARD + 4000 * S3_IA, abs=0.01)
+    assert datasets.floor == pytest.approx(2000 * S3_IA, abs=0.01)  # all of it in its cheapest class
+    # Without savings: everything hot for ever, growing: 2,000 + 200 GB in month 1, 2,000 + 12 x 200 in month 12.
+    assert datasets.without == pytest.approx(2200 * S3_STANDARD, abs=0.01)
+    assert datasets.without12 == pytest.approx(4400 * S3_STANDARD, abs=0.01)
     # logs: 100 GB/month, cool at 30, Glacier at 90, deleted at 365.
     rate = 100 / 30
     logs = line(est, "dfarm-aws-dev-logs")
@@ -102,7 +116,8 @@ def test_totals_budget_share_and_saving():
     priced = [l for l in est.lines if l.status == "priced"]
     assert est.total == pytest.approx(sum(l.monthly for l in priced), abs=0.01)
     assert est.budget == 2000 and est.budget_share == pytest.approx(est.total / 2000)
-    assert est.naive_total > est.total > est.floor_total > 0
+    assert est.ceiling_total > est.without_total > est.total >= est.floor_total > 0
+    assert est.complete and est.headline() == f"Monthly estimate {est.total:,.2f} USD (complete)"
 
 
 def test_usage_based_resources_are_listed_not_zeroed():
@@ -172,8 +187,45 @@ def test_warm_gpu_nodes_are_priced_always_on_and_the_pool_runs_the_rest():
     # (usage profile), so the Karpenter pool runs 4000 - 730 = 3270 h at 80 % spot.
     est = estimate(planned("aws-prod"))
     warm = line(est, "dfarm-aws-prod-cluster-warm-infer")
-    assert warm.monthly == pytest.approx(730 * G6_XL_OD, abs=0.01)  # 587.50
+    assert warm.monthly == pytest.approx(730 * G6_XL_OD + 200 * GP3, abs=0.01)  # 603.50 with its 200 GB root disk
     disk_per_hour = 200 * GP3 / 730
     infer = line(est, "dfarm-aws-prod-cluster-nodepool-infer")
     assert infer.monthly == pytest.approx(3270 * (0.8 * G6_XL_SPOT + 0.2 * G6_XL_OD + disk_per_hour), abs=0.01)
-    assert infer.naive == pytest.approx(7 * 730 * (G6_XL_OD + disk_per_hour), abs=0.01)  # the 7 nodes above the warm one
+    # Ceiling: the 7 nodes above the warm one all month, on-demand (a fallback pool may get no spot).
+    assert infer.ceiling == pytest.approx(7 * 730 * (G6_XL_OD + disk_per_hour), abs=0.01)
+
+
+def test_an_incomplete_estimate_says_so_and_fails_the_budget_gate(tmp_path):
+    import yaml
+
+    # eu-central-1 has compute rows but no storage or fee rows yet: every bucket, the control plane, the NAT...
+    # are unpriced. The headline says so and --fail-over-budget refuses it unless --allow-unpriced.
+    config = stack_config("aws-dev")
+    config["dragonfarm:region"] = "eu-central-1"
+    config["dragonfarm:zones"] = ["eu-central-1a", "eu-central-1b"]
+    path = tmp_path / "Pulumi.frankfurt.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    est = estimate(plan_config(config, tmp_path))
+    unpriced = len(est.unpriced())
+    assert unpriced > 0 and not est.complete
+    assert est.headline() == f"Monthly estimate {est.total:,.2f} USD (incomplete: {unpriced} items unpriced)"
+    run = run_cli("cost", str(path), "--json", "--fail-over-budget")
+    body = json.loads(run.stdout)
+    assert (body["complete"], body["unpriced"]) == (False, unpriced)
+    assert run.returncode == 3 and f"estimate incomplete: {unpriced} billable items unpriced" in run.stderr
+    assert run_cli("cost", str(path), "--fail-over-budget", "--allow-unpriced").returncode == 0
+
+
+def test_raising_a_ceiling_shows_in_the_diff_even_when_usage_is_unchanged(tmp_path):
+    from dragonfarm.diff import diff_plans
+    from dragonfarm.report import pr_comment
+
+    # aws-dev train: spot g5.12xlarge (median spot 2.1824 + 200 GB x 0.08 / 730 disk per hour), max_nodes 2 -> 6:
+    # four more nodes all month. The expected usage, 200 node-hours, does not move.
+    config = stack_config("aws-dev")
+    config["dragonfarm:breeding_ground"]["gpu_pools"]["train"]["max_nodes"] = 6
+    d = diff_plans(planned("aws-dev"), plan_config(config, tmp_path, name="aws-dev"))
+    assert d.delta == 0
+    assert d.ceiling_delta == pytest.approx(4 * 730 * (G5_12XL_SPOT + 200 * GP3 / 730), abs=0.02)
+    text = pr_comment(d)
+    assert "**Monthly cost unchanged**" in text and f"+${d.ceiling_delta:,.2f}" in text and "**Ceiling**" in text

@@ -13,9 +13,11 @@ from dragonfarm.diff import diff_plans
 from dragonfarm.report import MARKER, pr_comment
 from tests.conftest import ROOT, plan_config, planned, stack_config
 
-P4D_OD = 21.958  # compute.csv: p4d.24xlarge on-demand (no other a100-40gb x8 type on AWS)
-P4D_SPOT = (7.88 + 8.19) / 2
-G5_12XL_SPOT = (2.08 + 2.78) / 2
+# us-east-1 rows (compute.csv, spot.csv): spot is the median over the zones.
+P4D_OD = 21.9576  # p4d.24xlarge on-demand (no other a100-40gb x8 type on AWS)
+P4D_SPOT = (7.8799 + 8.1203) / 2  # zones az1 2.4655, az2 8.1915, az4 8.1203, az6 7.8799
+G5_12XL_SPOT = 2.1824  # zones 2.7804, 2.0796, 2.0813, 2.1824, 2.2387
+G6_XL_SPOT = (0.3653 + 0.3988) / 2  # zones 0.4011, 0.3653, 0.349, 0.3988
 DISK_HOUR = 200 * 0.08 / 730
 
 
@@ -37,7 +39,7 @@ def test_gpu_change_costs_by_hand_and_warns_of_drift(tmp_path):
     d = changed(edit, tmp_path)
     (pool,) = [c for c in d.changes if c.name == "dfarm-aws-dev-cluster-nodepool-train"]
     assert pool.kind == "update" and "spec.template.spec" in pool.inputs
-    assert pool.delta == pytest.approx(200 * (P4D_SPOT + DISK_HOUR) - 200 * (G5_12XL_SPOT + DISK_HOUR), abs=0.01)  # +1,121.00
+    assert pool.delta == pytest.approx(200 * (P4D_SPOT + DISK_HOUR) - 200 * (G5_12XL_SPOT + DISK_HOUR), abs=0.01)  # +1,163.54
     assert "Karpenter drift" in pool.danger
     assert d.delta == pytest.approx(pool.delta, abs=0.01)
 
@@ -92,7 +94,7 @@ def test_markdown_comment_has_marker_summary_table_details_and_diagram(tmp_path)
     d = changed(lambda c: c["dragonfarm:usage"]["gpu_node_hours"].update(infer=800), tmp_path)
     text = pr_comment(d)
     assert text.splitlines()[0] == MARKER.format(stack="aws-dev") == "<!-- dragonfarm-preview stack=aws-dev -->"
-    delta = 200 * (0.27 + DISK_HOUR)  # 200 more node-hours of g6.xlarge spot
+    delta = 200 * (G6_XL_SPOT + DISK_HOUR)  # 200 more node-hours of g6.xlarge spot
     assert f"Monthly cost up ${delta:,.2f}" in text
     assert "| Resource | Baseline | New | Change |" in text and f"+${delta:,.2f}" in text
     assert "<details>" in text and "```mermaid" in text and "fence --> trough" in text

@@ -55,15 +55,19 @@ def test_gcp_composes_vm_price_from_cores_ram_and_gpus():
 
 def test_refresh_rewrites_rows_with_source_and_date_and_keeps_the_rest(tmp_path):
     shutil.copytree(pricing.PRICES_DIR, tmp_path, dirs_exist_ok=True)
-    updated, kept = refresh.refresh(["aws", "azure"], fetch=fake_fetch, folder=tmp_path, today="2030-01-01")
+    updated, kept = refresh.refresh(["aws", "azure"], fetch=fake_fetch, folder=tmp_path, today="2030-01-01",
+                                    regions=["us-east-1", "eastus"])
     assert updated == 4  # g5.xlarge, p5.48xlarge, m7i.large, Standard_NC4as_T4_v3
-    rows = {(r["cloud"], r["sku"]): r for r in csv.DictReader((tmp_path / "compute.csv").open())}
+    rows = {(r["cloud"], r["sku"]): r for r in csv.DictReader((tmp_path / "compute.csv").open()) if r["region"] in ("us-east-1", "eastus")}
     g5 = rows[("aws", "g5.xlarge")]
     assert (g5["on_demand"], g5["spot_low"], g5["date"]) == ("1.006", "0.435", "2030-01-01")
     assert "AmazonEC2/current/us-east-1" in g5["source"]
-    assert rows[("aws", "g6.xlarge")]["date"] == "2026-11-22"  # not in the recording: old row kept
+    assert rows[("aws", "g6.xlarge")]["date"] == "2026-12-04"  # not in the recording: old row kept
     assert any("g6.xlarge" in line for line in kept)
     assert pricing.load(tmp_path).machine("azure", "eastus", "Standard_NC4as_T4_v3").spot == 0.063
+    # The feed has one spot price per region: the refreshed row's per-zone spot rows are dropped, not mixed in.
+    assert pricing.load(tmp_path).machine("aws", "us-east-1", "g5.xlarge").spot == 0.435
+    assert pricing.load(tmp_path).machine("aws", "us-east-2", "g5.xlarge").zone_spots  # other regions keep theirs
 
 
 def test_gcp_refresh_needs_an_api_key(tmp_path, monkeypatch):
