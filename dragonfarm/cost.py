@@ -49,7 +49,8 @@ class Priced:
 
 
 DEFAULT_BARN_HOURS = 176.0  # 8 h x 22 working days: what the idle stop keeps a dev box near
-NO_HISTORY_DAYS = 30  # a bucket with ingest but no stored GB and no expiry: one month of data
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24  # the 730-hour month the clouds bill by (30.4 days, not 30)
+NO_HISTORY_DAYS = DAYS_PER_MONTH  # a bucket with ingest but no stored GB and no expiry: one month of data
 EGRESS = "farm:egress"  # the farm-level line for internet egress (not a resource, so no URN)
 
 
@@ -151,7 +152,7 @@ class Estimate:
 def steady_state_gb(ingest_per_month: float, stored_gb: float, hot: str, transitions: list[tuple[str, int]],
                     expire_day: int | None) -> dict[str, float]:
     """GB in each storage class once ingest and the lifecycle rules have balanced out."""
-    rate = ingest_per_month / 30
+    rate = ingest_per_month / DAYS_PER_MONTH
     if rate <= 0:
         return {hot: stored_gb}  # ages unknown: counted in the dearest (hot) class
     span = float(expire_day) if expire_day is not None else (stored_gb / rate if stored_gb > 0 else NO_HISTORY_DAYS)
@@ -272,8 +273,10 @@ class Pricer:
     def cloud_nat(self, r: PlannedResource) -> Priced:
         vm_hours = sum(float(h) for h in self.usage.get("gpu_node_hours", {}).values())
         data = float(self.usage.get("nat_gb", 0.0)) * self.fee("nat_data")
-        cost = vm_hours * self.fee("nat_vm") + data
-        return Priced(monthly=cost, floor=0.0, detail=f"{vm_hours:g} VM-h + {self.usage.get('nat_gb', 0):g} GB")
+        # Cloud NAT also bills each NAT IP address by the hour; auto-allocation starts with one.
+        ip = HOURS_PER_MONTH * self.fee("nat_ip")
+        cost = vm_hours * self.fee("nat_vm") + data + ip
+        return Priced(monthly=cost, floor=ip, detail=f"{vm_hours:g} VM-h + {self.usage.get('nat_gb', 0):g} GB + 1 NAT IP")
 
     def hourly(self, item: str) -> Callable[[PlannedResource], Priced]:
         def price(r: PlannedResource) -> Priced:
@@ -330,15 +333,28 @@ class Pricer:
 
     def azure_account(self, r: PlannedResource) -> Priced:
         account = r.inputs["accountName"]
+        # Zone-redundant accounts bill at the ZRS rates (storage.csv classes "<tier>_ZRS").
+        redundancy = (r.inputs.get("sku") or {}).get("name", "Standard_LRS").split("_")[-1]
+        suffix = "" if redundancy == "LRS" else f"_{redundancy}"
         policy = self.find("azure-native:storage:ManagementPolicy", lambda p: p.inputs.get("accountName") == account)
         transitions, expire = [], None
         if policy:
             base = policy.inputs["policy"]["rules"][0]["definition"]["actions"].get("baseBlob", {})
             for action, tier in (("tierToCool", "cool"), ("tierToCold", "cold")):
                 if action in base:
-                    transitions.append((TIERS["azure"][tier].name, base[action]["daysAfterModificationGreaterThan"]))
+                    transitions.append((TIERS["azure"][tier].name + suffix, base[action]["daysAfterModificationGreaterThan"]))
             expire = base.get("delete", {}).get("daysAfterModificationGreaterThan")
-        return self.storage(self.key_of(r.name), TIERS["azure"]["hot"].name, transitions, expire)
+        priced = self.storage(self.key_of(r.name), TIERS["azure"]["hot"].name + suffix, transitions, expire)
+        # The account is reached through a private endpoint: every GB written crosses Private Link, which
+        # bills data processed (inbound) per GB.
+        ingest = float(self.usage.get("storage", {}).get(self.key_of(r.name), {}).get("ingest_gb_per_month", 0))
+        link = ingest * self.fee("private_link_data")
+        for attr in ("monthly", "floor", "without", "month12", "without12"):
+            value = getattr(priced, attr)
+            if value is not None:
+                setattr(priced, attr, value + link)
+        priced.detail += f"; {ingest:,.0f} GB in through Private Link"
+        return priced
 
     def rules(self) -> dict[str, Callable[[PlannedResource], Priced]]:
         return {

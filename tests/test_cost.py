@@ -24,6 +24,7 @@ P5_SPOT = (19.2531 + 21.1543) / 2   # zones az2 19.2531, az3 21.1543, az5 25.752
 M7I_LARGE = 0.1008
 GP3, NAT_HOUR, NAT_GB, IPV4, EKS, KMS, ALARM, EGRESS = 0.08, 0.045, 0.045, 0.005, 0.10, 1.00, 0.10, 0.09
 S3_STANDARD, S3_IA, S3_GLACIER = 0.023, 0.0125, 0.0036
+DAYS = 730 / 24  # the clouds' 730-hour month, in days: ingest per month arrives over 30.42 days
 
 
 def line(est, name):
@@ -81,24 +82,26 @@ def test_dev_box_runs_only_its_hours_but_pays_its_disk_all_month():
 
 def test_storage_follows_the_lifecycle_rules():
     est = estimate(planned("aws-dev"))
-    # datasets: 2000 GB stored, 200 GB/month in (6.67/day) -> 300 days of data; cool at 30 days.
+    # datasets: 2000 GB stored, 200 GB a month in (200 / 30.42 a day) -> 304 days of data; cool after 30 days.
+    rate = 200 / DAYS
     datasets = line(est, "dfarm-aws-dev-datasets")
-    assert datasets.monthly == pytest.approx(200 * S3_STANDARD + 1800 * S3_IA, abs=0.01)  # 27.10
-    # Nothing expires: by month 12 another 11 x 200 GB has arrived (4,200 GB, 200 of it the newest month, hot).
-    assert datasets.month12 == pytest.approx(200 * S3_STANDARD + 4000 * S3_IA, abs=0.01)
+    assert datasets.monthly == pytest.approx(30 * rate * S3_STANDARD + (2000 - 30 * rate) * S3_IA, abs=0.01)  # 27.07
+    # Nothing expires: by month 12 another 11 x 200 GB has arrived (4,200 GB; the last 30 days' of it hot).
+    assert datasets.month12 == pytest.approx(30 * rate * S3_STANDARD + (4200 - 30 * rate) * S3_IA, abs=0.01)
     assert datasets.floor == pytest.approx(2000 * S3_IA, abs=0.01)  # all of it in its cheapest class
     # Without savings: everything hot for ever, growing: 2,000 + 200 GB in month 1, 2,000 + 12 x 200 in month 12.
     assert datasets.without == pytest.approx(2200 * S3_STANDARD, abs=0.01)
     assert datasets.without12 == pytest.approx(4400 * S3_STANDARD, abs=0.01)
     # logs: 100 GB/month, cool at 30, Glacier at 90, deleted at 365.
-    rate = 100 / 30
+    rate = 100 / DAYS
     logs = line(est, "dfarm-aws-dev-logs")
     assert logs.monthly == pytest.approx(rate * 30 * S3_STANDARD + rate * 60 * S3_IA + rate * 275 * S3_GLACIER, abs=0.01)
 
 
 def test_steady_state_model():
+    day = 300 / DAYS  # 300 GB a month is 9.86 GB a day
     assert steady_state_gb(300, 0, "HOT", [("COOL", 30), ("COLD", 90)], 365) == pytest.approx(
-        {"HOT": 300, "COOL": 600, "COLD": 2750})
+        {"HOT": 30 * day, "COOL": 60 * day, "COLD": 275 * day})
     assert steady_state_gb(0, 500, "HOT", [("COOL", 30)], None) == {"HOT": 500}  # no ingest: ages unknown, all hot
     assert steady_state_gb(30, 0, "HOT", [], None) == pytest.approx({"HOT": 30})  # one month of data
 
@@ -108,7 +111,8 @@ def test_a_lifecycle_change_shows_its_saving(tmp_path):
     config["dragonfarm:troughs"]["datasets"]["lifecycle"] = {"cool_after_days": None}
     without_tiering = line(estimate(plan_config(config, tmp_path)), "dfarm-aws-dev-datasets")
     assert without_tiering.monthly == pytest.approx(2000 * S3_STANDARD, abs=0.01)
-    assert without_tiering.monthly - line(estimate(planned("aws-dev")), "dfarm-aws-dev-datasets").monthly == pytest.approx(18.90, abs=0.01)
+    assert without_tiering.monthly - line(estimate(planned("aws-dev")), "dfarm-aws-dev-datasets").monthly == pytest.approx(
+        (2000 - 30 * 200 / DAYS) * (S3_STANDARD - S3_IA), abs=0.01)  # what is older than 30 days moves to IA: 18.93
 
 
 def test_totals_budget_share_and_saving():
@@ -173,12 +177,14 @@ def test_every_resource_type_of_every_stack_has_a_price_rule_or_a_reason():
 def test_gcp_and_azure_storage_follow_their_lifecycle_rules():
     gcp = estimate(planned("gcp-dev"))
     datasets = line(gcp, "dfarm-gcp-dev-datasets")
-    # 1000 GB stored, 100 GB/month in -> 300 days of data; NEARLINE from day 30 (GCS STANDARD 0.020, NEARLINE 0.010).
-    assert datasets.monthly == pytest.approx(100 * 0.020 + 900 * 0.010, abs=0.01)
+    # 1000 GB stored, 100 GB a month in; NEARLINE from day 30 (GCS STANDARD 0.020, NEARLINE 0.010).
+    hot = 30 * 100 / DAYS
+    assert datasets.monthly == pytest.approx(hot * 0.020 + (1000 - hot) * 0.010, abs=0.01)
     azure = estimate(planned("azure-dev"))
     data = line(azure, "dfarm-az-dev-data")
-    # Same usage on Azure: Hot 0.0208, Cool 0.0115.
-    assert data.monthly == pytest.approx(100 * 0.0208 + 900 * 0.0115, abs=0.01)
+    # Same usage on Azure eastus: Hot LRS 0.0208, Cool LRS 0.0152, and the 100 GB written each month crosses the
+    # private endpoint (Private Link data processed 0.01 per GB).
+    assert data.monthly == pytest.approx(hot * 0.0208 + (1000 - hot) * 0.0152 + 100 * 0.01, abs=0.01)
     assert len([l for l in azure.lines if l.type == "azure-native:network:PrivateEndpoint"]) == 3
 
 
@@ -229,3 +235,27 @@ def test_raising_a_ceiling_shows_in_the_diff_even_when_usage_is_unchanged(tmp_pa
     assert d.ceiling_delta == pytest.approx(4 * 730 * (G5_12XL_SPOT + 200 * GP3 / 730), abs=0.02)
     text = pr_comment(d)
     assert "**Monthly cost unchanged**" in text and f"+${d.ceiling_delta:,.2f}" in text and "**Ceiling**" in text
+
+
+def test_a_farm_in_oregon_is_priced_from_oregons_rows(tmp_path):
+    # us-west-2 rows: g5.12xlarge on-demand 5.672, spot by zone usw2-az1 3.3699, az2 2.757, az3 3.0607 (median
+    # 3.0607); g6.xlarge spot az1 0.425, az2 0.4537, az3 0.39, az4 0.4541 (median (0.425 + 0.4537) / 2);
+    # m7i.large 0.1008; S3 Standard 0.023; EKS 0.10; gp3 0.08.
+    config = stack_config("aws-dev")
+    config["dragonfarm:region"] = "us-west-2"
+    config["dragonfarm:zones"] = ["us-west-2a", "us-west-2b"]
+    est = estimate(plan_config(config, tmp_path))
+    assert est.complete
+    disk_per_hour = 200 * GP3 / 730
+    assert line(est, "dfarm-aws-dev-cluster-nodepool-train").monthly == pytest.approx(200 * (3.0607 + disk_per_hour), abs=0.01)
+    assert line(est, "dfarm-aws-dev-cluster-nodepool-infer").monthly == pytest.approx(
+        600 * ((0.425 + 0.4537) / 2 + disk_per_hour), abs=0.01)
+    assert line(est, "dfarm-aws-dev-cluster-system").monthly == pytest.approx(730 * 0.1008 + 50 * GP3, abs=0.01)
+    assert line(est, "dfarm-aws-dev-cluster").monthly == pytest.approx(730 * 0.10)
+
+
+def test_cloud_nat_bills_its_ip_address_too():
+    # Cloud NAT pricing page: 0.0014 per VM-hour (up to 32 VMs), 0.045 per GiB processed and 0.005 per NAT IP-hour.
+    # gcp-dev: no GPU node-hours in its usage profile, 100 GB through NAT, one auto-allocated IP.
+    (nat,) = [l for l in estimate(planned("gcp-dev")).lines if l.type == "gcp:compute/routerNat:RouterNat"]
+    assert nat.monthly == pytest.approx(100 * 0.045 + 730 * 0.005, abs=0.01)
