@@ -167,6 +167,36 @@ def diff(
         raise typer.Exit(UNSAFE)
 
 
+@app.command("stacks")
+def list_stacks(
+    environment: Annotated[Optional[str], typer.Option("--environment", help="Only stacks whose dragonfarm:environment is this (e.g. prod).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print name, cloud, region, environment and reachability as JSON.")] = False,
+) -> None:
+    """The stacks under stacks/, read from their config (a stack is prod by `environment: prod`, not by its file name)."""
+    import json
+
+    from blueprints.config import ConfigError, load_farm
+    from dragonfarm.stacks import names, read_config, resolve
+
+    rows = []
+    for name in names():
+        if name.startswith("zz"):
+            continue
+        try:
+            farm = load_farm(read_config(resolve(name)[1]), source=name)
+        except ConfigError as exc:
+            fail(str(exc), BAD_INPUT)
+        if environment is not None and farm.environment != environment:
+            continue
+        inside = farm.breeding_ground is not None and farm.breeding_ground.deploy_from == "inside-network"
+        rows.append({"stack": name, "cloud": farm.cloud, "region": farm.region, "environment": farm.environment, "inside_network": inside})
+    if json_out:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(row["stack"])
+
+
 def plan_or_json(source: str):
     """A Plan from a Plan JSON file, or by planning a stack."""
     if source.endswith(".json"):
@@ -188,7 +218,8 @@ def plan_or_json(source: str):
 def plan_at_revision(stack: str, revision: str):
     """Plan `stack` with the code and stack file of a git revision (a temporary worktree).
 
-    A stack that does not exist at that revision is an empty Plan: everything in the other is new.
+    A stack that does not exist at that revision is an empty Plan (a new stack: everything in the other is
+    new); a stack that does not exist in the working tree either is a misspelling, refused.
     """
     import os
     import subprocess
@@ -198,6 +229,10 @@ def plan_at_revision(stack: str, revision: str):
     from dragonfarm.stacks import project_root
 
     root = project_root()
+    if not (root / "stacks" / f"Pulumi.{stack}.yaml").is_file():
+        from dragonfarm.stacks import names
+
+        fail(f"{stack}@{revision}: got stack {stack!r}; allowed: a stack under stacks/: {', '.join(names())}", BAD_INPUT)
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "tree"
         added = subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", "--quiet", str(tree), revision],

@@ -95,13 +95,17 @@ def print_diff(d, console: Console) -> None:
     console.print(f"[yellow]Diff of offline plans ({d.base.stack} -> {d.head.stack}); not `pulumi preview`.[/]")
     console.print(f"{d.count('add')} to add, {d.count('update')} to change, {d.count('replace')} to replace, "
                   f"{d.count('remove')} to destroy. Monthly cost {money(d.base_cost.total)} -> {money(d.head_cost.total)} "
-                  f"({'+' if d.delta >= 0 else ''}{d.delta:,.2f}).")
+                  f"({'+' if d.delta >= 0 else ''}{d.delta:,.2f}). Ceiling {money(d.base_cost.ceiling_total)} -> "
+                  f"{money(d.head_cost.ceiling_total)} ({'+' if d.ceiling_delta >= 0 else ''}{d.ceiling_delta:,.2f}).")
+    if not d.base.resources:
+        console.print(f"New stack at head: {d.head.stack} does not exist at the base; everything is an addition.")
     for change in d.dangers:
         console.print(f"[bold red]UNSAFE[/] {change.kind} {change.name} ({change.type}): {change.danger}")
     table = Table()
     for column in ("change", "resource", "layer", "inputs", "baseline", "new", "delta"):
         table.add_column(column, justify="right" if column in ("baseline", "new", "delta") else "left")
     for c in d.changes:
-        table.add_row(c.kind, c.name, c.layer, ", ".join(c.inputs)[:80], f"{c.base_cost:,.2f}", f"{c.head_cost:,.2f}",
+        inputs = "; ".join(f"{p}: {b} -> {a}" for p, b, a in c.values) if c.values else ", ".join(c.inputs)
+        table.add_row(c.kind, c.name, c.layer, inputs[:160], f"{c.base_cost:,.2f}", f"{c.head_cost:,.2f}",
                       f"{'+' if c.delta > 0 else ''}{c.delta:,.2f}")
     console.print(table)

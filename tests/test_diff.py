@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from dragonfarm.diff import diff_plans
+from dragonfarm.plan import Plan
 from dragonfarm.report import MARKER, pr_comment
 from tests.conftest import ROOT, plan_config, planned, stack_config
 
@@ -131,6 +132,10 @@ def test_stack_missing_at_the_base_revision_is_all_new(tmp_path):
         path.unlink()
     assert run.returncode == 0, run.stderr
     assert "0 to change, 0 to replace, 0 to destroy" in run.stdout and "Monthly cost up" in run.stdout
+    assert "**New stack at head:** `zz-new` does not exist at the base revision" in run.stdout
+    misspelled = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "diff", "aws-dvv@HEAD", "aws-dev"], capture_output=True,
+                                text=True, cwd=ROOT)
+    assert misspelled.returncode == 2 and "got stack 'aws-dvv'; allowed: a stack under stacks/: " in misspelled.stderr
 
 
 def test_fail_on_danger_exit_status(tmp_path):
@@ -143,3 +148,75 @@ def test_fail_on_danger_exit_status(tmp_path):
     run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "diff", "aws-dev", str(path), "--fail-on-danger"],
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 4 and "UNSAFE" in run.stdout
+
+
+# ---- data-destroying changes ------------------------------------------------------------------------
+
+
+def danger_of(d, name):
+    (change,) = [c for c in d.changes if c.name == name]
+    return change
+
+
+def test_an_expiry_added_to_a_bucket_is_a_danger_with_the_gb_it_deletes(tmp_path):
+    # datasets: 2,000 GB stored, 200 GB a month in (usage profile): with objects deleted at 60 days, all but the
+    # newest 60 days' arrivals (200 / 30.42 x 60 = 394.5 GB) go: about 1,605 GB.
+    d = changed(lambda c: c["dragonfarm:troughs"]["datasets"].update(lifecycle={"expire_after_days": 60}), tmp_path)
+    change = danger_of(d, "dfarm-aws-dev-datasets-lifecycle")
+    assert change.danger == ("DELETES DATA: objects older than 60 days are deleted (was: never); about 1,605 GB of the "
+                             "2,000 GB stored today (usage profile) is older than that")
+    text = pr_comment(d)
+    assert "[!CAUTION]" in text and "objects older than 60 days are deleted" in text
+
+
+def test_old_versions_kept_for_less_time_is_a_danger(tmp_path):
+    d = changed(lambda c: c["dragonfarm:troughs"]["datasets"].update(lifecycle={"noncurrent_expire_after_days": 7}), tmp_path)
+    assert danger_of(d, "dfarm-aws-dev-datasets-lifecycle").danger == "DELETES DATA: old versions are kept 7 days (was: 30 days)"
+
+
+def test_versioning_turned_off_is_a_danger(tmp_path):
+    d = changed(lambda c: c["dragonfarm:troughs"]["datasets"].update(versioning=False), tmp_path)
+    change = danger_of(d, "dfarm-aws-dev-datasets-versioning")
+    assert change.danger == "DELETES DATA: versioning turned off: overwritten and deleted objects can no longer be recovered"
+    # Before -> after values of the changed input, in the text and the markdown.
+    assert change.values == [("versioningConfiguration.status", "Enabled", "Suspended")]
+    assert "`versioningConfiguration.status`: Enabled → Suspended" in pr_comment(d)
+
+
+def test_removing_a_team_deletes_its_namespace_and_says_so(tmp_path):
+    def edit(c):
+        c["dragonfarm:breeding_ground"]["teams"].pop("serving")
+
+    d = changed(edit, tmp_path)
+    namespace = danger_of(d, "dfarm-aws-dev-cluster-gpu-team-serving")
+    assert namespace.kind == "remove"
+    assert namespace.danger == ("DESTROYS the team namespace serving: every job, volume claim, secret and queue in it is deleted")
+
+
+def test_a_removed_key_is_scheduled_for_deletion(tmp_path):
+    base = planned("aws-dev")
+    head = Plan.from_json(base.to_json())
+    head.resources = [r for r in head.resources if r.type != "aws:kms/key:Key"]
+    (key,) = [c for c in diff_plans(base, head).changes if c.type == "aws:kms/key:Key"]
+    assert key.danger.startswith("DESTROYS an encryption key: it is scheduled for deletion")
+
+
+def test_a_renamed_bucket_replaces_its_settings_too(tmp_path):
+    # The S3 bucket-settings resources take `bucket` as a force-new argument (pulumi-aws BucketVersioning,
+    # BucketLifecycleConfiguration... docs): a new bucket name replaces each of them, not an update.
+    d = changed(lambda c: c["dragonfarm:troughs"]["logs"].update(name="dfarm-aws-dev-logs-2"), tmp_path)
+    kinds = {c.type.split(":")[-1]: c.kind for c in d.changes if c.name.startswith("dfarm-aws-dev-logs")}
+    assert kinds["Bucket"] == "replace"
+    assert {kinds[t] for t in ("BucketVersioning", "BucketLifecycleConfiguration", "BucketPolicy")} == {"replace"}
+
+
+def test_prod_is_decided_by_the_environment_key_not_the_file_name(tmp_path):
+    # The workflow fails unsafe changes of `dragonfarm stacks --environment prod` and previews every stack of
+    # `dragonfarm stacks --json`: a prod stack called anything is gated, and a new stack is previewed.
+    run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "stacks", "--json"], capture_output=True, text=True, cwd=ROOT)
+    rows = {r["stack"]: r for r in json.loads(run.stdout)}
+    assert rows["aws-prod"] == {"stack": "aws-prod", "cloud": "aws", "region": "us-east-1", "environment": "prod", "inside_network": True}
+    assert rows["gcp-dev"]["environment"] == "dev"
+    workflow = (ROOT / ".github" / "workflows" / "preview.yml").read_text()
+    assert "dragonfarm stacks --environment prod" in workflow and "fromJSON(needs.stacks.outputs.matrix)" in workflow
+    assert "Pulumi.*-prod.yaml" not in workflow
