@@ -16,6 +16,10 @@ FIXTURES = ROOT / "tests" / "fixtures" / "prices"
 def fake_fetch(url: str) -> bytes:
     if url.startswith("https://pricing.us-east-1.amazonaws.com/") and "/us-east-1/" in url:
         name = "aws-offer-us-east-1.json"
+    elif url.startswith("https://pricing.us-east-1.amazonaws.com/") and "/us-west-2/" in url:
+        name = "aws-offer-us-west-2.json"
+    elif url.startswith("https://prices.azure.com/") and "westus2" in url and "Standard_NC4as_T4_v3" in url:
+        name = "azure-westus2-Standard_NC4as_T4_v3.json"
     elif url == refresh.AWS_SPOT:
         name = "aws-spot.json"
     elif url.startswith("https://prices.azure.com/") and "page=2" in url:
@@ -75,3 +79,18 @@ def test_gcp_refresh_needs_an_api_key(tmp_path, monkeypatch):
     shutil.copytree(pricing.PRICES_DIR, tmp_path, dirs_exist_ok=True)
     with pytest.raises(ValueError, match="GCP_API_KEY: got nothing"):
         refresh.refresh(["gcp"], fetch=fake_fetch, folder=tmp_path)
+
+
+def test_a_second_region_per_cloud_is_refreshed_from_its_own_price_list(tmp_path):
+    # aws-offer-us-west-2.json: g5.xlarge Linux/shared/no software 1.006 (a SQL Standard decoy at 1.726, a p5 row
+    # that is only unused-reservation capacity); the spot feed's us-west-2 g5.xlarge is 0.39. Azure westus2: the
+    # NC4as T4 v3 Linux meter 0.526, spot 0.061595, a Windows decoy at 0.7.
+    shutil.copytree(pricing.PRICES_DIR, tmp_path, dirs_exist_ok=True)
+    refresh.refresh(["aws", "azure"], fetch=fake_fetch, folder=tmp_path, today="2030-01-01", regions=["us-west-2", "westus2"])
+    prices = pricing.load(tmp_path)
+    g5 = prices.machine("aws", "us-west-2", "g5.xlarge")
+    assert (g5.on_demand, g5.spot, g5.zone_spots) == (1.006, 0.39, ())
+    assert prices.machine("aws", "us-west-2", "p5.48xlarge").source.startswith("skypilot-org")  # not in the list: kept
+    t4 = prices.machine("azure", "westus2", "Standard_NC4as_T4_v3")
+    assert (t4.on_demand, t4.spot) == (0.526, 0.061595) and "Retail Prices" in t4.source
+    assert prices.machine("aws", "us-east-1", "g5.xlarge").source.startswith("skypilot-org")  # other regions untouched
