@@ -35,6 +35,10 @@ from dragonfarm.pricing import Catalog, MissingPrice, default
 Status = Literal["priced", "free", "usage", "unpriced"]
 
 
+class Unmodelled(LookupError):
+    """The resource bills by usage the stack's usage profile does not give: listed as usage-based."""
+
+
 @dataclass
 class Priced:
     """What a price rule returns, per month. Baselines left None equal the estimate."""
@@ -288,6 +292,17 @@ class Pricer:
             return Priced(monthly=self.fee(item), detail=item.replace("_", " "))
         return price
 
+    def log_group(self, r: PlannedResource) -> Priced:
+        """A log group fed by the usage profile's GB a month: ingestion, and storage of what its retention keeps."""
+        kind = "flow_logs" if r.name.endswith("-flow-logs") else "control_plane"
+        gb = (self.usage.get("log_ingest_gb") or {}).get(kind)
+        if gb is None:
+            raise Unmodelled(f"log ingestion and storage per GB: set usage.log_ingest_gb.{kind} to price it")
+        days = r.inputs.get("retentionInDays") or 3650
+        kept = float(gb) / DAYS_PER_MONTH * days
+        cost = float(gb) * self.fee("logs_ingest") + kept * self.fee("logs_storage")
+        return Priced(monthly=cost, detail=f"{float(gb):g} GB in, {kept:,.0f} GB kept ({days} days)")
+
     # -- storage --
     def storage(self, key: str, hot: str, transitions: list[tuple[str, int]], expire: int | None) -> Priced:
         use = self.usage.get("storage", {}).get(key, {})
@@ -361,6 +376,7 @@ class Pricer:
             "kubernetes:karpenter.sh/v1:NodePool": self.gpu_pool,
             "aws:eks/nodeGroup:NodeGroup": self.node_group,
             "aws:eks/cluster:Cluster": self.control_plane,
+            "aws:cloudwatch/logGroup:LogGroup": self.log_group,
             "aws:ec2/instance:Instance": self.dev_box,
             "aws:ec2/natGateway:NatGateway": self.nat_gateway,
             "aws:ec2/eip:Eip": self.hourly("public_ipv4"),
@@ -402,7 +418,6 @@ FREE = frozenset({
 })
 # Resources that bill per request or GB the usage profile does not model.
 USAGE_BASED = {
-    "aws:cloudwatch/logGroup:LogGroup": "log ingestion and storage per GB",
     "aws:ec2/flowLog:FlowLog": "billed as log ingestion into its log group",
     "aws:sns/topic:Topic": "per request and delivery (first million free)",
     "aws:sns/topicSubscription:TopicSubscription": "per email delivery (first thousand free)",
@@ -452,6 +467,8 @@ def estimate(plan: Plan, prices: Catalog | None = None) -> Estimate:
                 fill(line, rules[r.type](r))
             except MissingPrice as exc:
                 line.status, line.detail = "unpriced", str(exc)
+            except Unmodelled as exc:
+                line.status, line.detail = "usage", str(exc)
         else:
             status = classify(r)
             if status is None:

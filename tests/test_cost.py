@@ -127,7 +127,7 @@ def test_totals_budget_share_and_saving():
 def test_usage_based_resources_are_listed_not_zeroed():
     est = estimate(planned("aws-dev"))
     listed = {(l.type, l.status) for l in est.not_estimated()}
-    assert ("aws:cloudwatch/logGroup:LogGroup", "usage") in listed and ("aws:sqs/queue:Queue", "usage") in listed
+    assert ("aws:sqs/queue:Queue", "usage") in listed and ("aws:sns/topic:Topic", "usage") in listed
 
 
 def test_resources_without_a_price_are_listed_as_unpriced(tmp_path):
@@ -259,3 +259,16 @@ def test_cloud_nat_bills_its_ip_address_too():
     # gcp-dev: no GPU node-hours in its usage profile, 100 GB through NAT, one auto-allocated IP.
     (nat,) = [l for l in estimate(planned("gcp-dev")).lines if l.type == "gcp:compute/routerNat:RouterNat"]
     assert nat.monthly == pytest.approx(100 * 0.045 + 730 * 0.005, abs=0.01)
+
+
+def test_log_groups_are_priced_from_the_usage_profile_and_listed_without_it(tmp_path):
+    # CloudWatch Logs (fees.csv us-east-1): 0.50 per GB ingested, 0.03 per GB-month stored. aws-prod sends 60 GB a
+    # month of flow logs kept 365 days: 60 x 0.50 + (60 / 30.42 x 365) x 0.03.
+    est = estimate(planned("aws-prod"))
+    flow = line(est, "dfarm-aws-prod-fence-flow-logs")
+    assert flow.monthly == pytest.approx(60 * 0.50 + 60 / DAYS * 365 * 0.03, abs=0.01)
+    config = stack_config("aws-dev")
+    del config["dragonfarm:usage"]["log_ingest_gb"]
+    (group,) = [l for l in estimate(plan_config(config, tmp_path)).not_estimated()
+                if l.name == "dfarm-aws-dev-fence-flow-logs" and l.type == "aws:cloudwatch/logGroup:LogGroup"]
+    assert group.status == "usage" and "set usage.log_ingest_gb.flow_logs" in group.detail

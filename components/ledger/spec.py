@@ -8,7 +8,7 @@ optional hard stop, GPU quotas (breeding ground) and idle shutdown (barn).
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import Literal, Iterator
 
 from pydantic import Field
 
@@ -111,6 +111,8 @@ class UsageSpec(Spec):
     """GB sent to the internet per month."""
     nat_gb: float = Field(default=0, ge=0)
     """GB through NAT per month (image pulls, package downloads, API calls)."""
+    log_ingest_gb: dict[Literal["flow_logs", "control_plane"], float] = Field(default_factory=dict)
+    """GB a month written to the farm's log groups: VPC flow logs, Kubernetes control-plane logs. Unset: those log groups are listed as usage-based, not priced."""
 
     def problems(self, pools: dict[str, int], troughs: list[str], barns: list[str]) -> Iterator[Problem]:
         """`pools` maps pool name to max_nodes."""
