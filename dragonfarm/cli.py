@@ -3,7 +3,7 @@
     dragonfarm plan <stack> [--json]              offline plan (under mocks; not a pulumi preview)
     dragonfarm cost <stack|plan.json> [--json]    monthly cost estimate against the budget
     dragonfarm diff <base> <head> [--format]      changes, cost delta and unsafe changes between two plans
-    dragonfarm prices refresh [--cloud]           rebuild compute prices from the public price lists
+    dragonfarm prices refresh [--cloud] [--region] rebuild compute prices and regional availability from the public price lists
 
 Exit status: 0 done; 1 failed; 2 bad input (one line per problem on stderr); 3 estimate over budget
 (--fail-over-budget); 4 unsafe change (--fail-on-danger).

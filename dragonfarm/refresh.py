@@ -170,7 +170,8 @@ def _fetch_prices(cloud: str, region: str, skus: list[str], fetch: Fetch, gcp_ap
 
 
 def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICES_DIR, today: str | None = None,
-            gcp_api_key: str | None = None, regions: Iterable[str] | None = None) -> tuple[int, list[str]]:
+            gcp_api_key: str | None = None, regions: Iterable[str] | None = None,
+            offered_file: Path | None = None) -> tuple[int, list[str]]:
     """Refresh compute.csv in `folder` for `clouds` in every region regions.csv lists for them (or only
     `regions`); returns (rows updated, rows kept with the reason). Refreshed rows carry the feed's one
     spot price per region, so their per-zone rows in spot.csv are dropped."""
@@ -179,6 +180,7 @@ def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICE
     today = today or dt.date.today().isoformat()
     only = set(regions) if regions is not None else None
     updated, kept, refreshed = 0, [], set()
+    listed: dict[tuple[str, str], tuple[set[str], str]] = {}
     for cloud in clouds:
         for region in fence_regions.regions(cloud):
             if only is not None and region not in only:
@@ -187,6 +189,7 @@ def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICE
                           | {i.instance_type for i in gpu_catalog.all_instances() if i.cloud == cloud}
                           | {i.instance_type for i in gpu_catalog.cpu_instances() if i.cloud == cloud})
             found, source = _fetch_prices(cloud, region, skus, fetch, gcp_api_key)
+            listed[(cloud, region)] = ({sku for sku, price in found.items() if price.on_demand is not None}, source)
             for sku in skus:
                 price = found.get(sku)
                 row = next((r for r in rows if (r["cloud"], r["region"], r["sku"]) == (cloud, region, sku)), None)
@@ -215,4 +218,25 @@ def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICE
         writer.writeheader()
         writer.writerows(zones)
         spot_path.write_text(buffer.getvalue())
+    # offered.csv is refreshed with the real catalog, or where the caller says (tests pass a copy).
+    target = offered_file or (gpu_catalog.OFFERED_FILE if folder == PRICES_DIR else None)
+    if target is not None:
+        _refresh_offered(listed, target, today)
     return updated, kept
+
+
+def _refresh_offered(listed: dict[tuple[str, str], tuple[set[str], str]], path: Path, today: str) -> None:
+    """offered.csv from the same price lists: a catalog type is offered in a refreshed region exactly when the
+    region's price list sells it (an AWS offer file lists what the region sells, the Azure Retail API likewise)."""
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    for (cloud, region), (skus, source) in listed.items():
+        for row in (r for r in rows if r["cloud"] == cloud):
+            regions = set(row["regions"].split())
+            now = regions | {region} if row["instance_type"] in skus else regions - {region}
+            if now != regions:
+                row.update(regions=" ".join(sorted(now)), source=source, checked=today)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["cloud", "instance_type", "regions", "source", "checked"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue())

@@ -94,3 +94,18 @@ def test_a_second_region_per_cloud_is_refreshed_from_its_own_price_list(tmp_path
     t4 = prices.machine("azure", "westus2", "Standard_NC4as_T4_v3")
     assert (t4.on_demand, t4.spot) == (0.526, 0.061595) and "Retail Prices" in t4.source
     assert prices.machine("aws", "us-east-1", "g5.xlarge").source.startswith("skypilot-org")  # other regions untouched
+
+
+def test_refresh_also_rewrites_which_regions_offer_each_type(tmp_path):
+    # The us-west-2 offer file (fixture) sells g5.xlarge but not p5.48xlarge as ordinary on-demand capacity: after
+    # a refresh of that region, offered.csv lists us-west-2 for g5.xlarge and no longer for p5.48xlarge.
+    from components.breeding_ground import catalog
+    shutil.copytree(pricing.PRICES_DIR, tmp_path, dirs_exist_ok=True)
+    offered = tmp_path / "offered.csv"
+    shutil.copy(catalog.OFFERED_FILE, offered)
+    refresh.refresh(["aws"], fetch=fake_fetch, folder=tmp_path, today="2030-01-01", regions=["us-west-2"], offered_file=offered)
+    rows = {r["instance_type"]: r for r in csv.DictReader(offered.open()) if r["cloud"] == "aws"}
+    assert "us-west-2" in rows["g5.xlarge"]["regions"].split()
+    assert "us-west-2" not in rows["p5.48xlarge"]["regions"].split() and rows["p5.48xlarge"]["checked"] == "2030-01-01"
+    assert "us-east-1" in rows["p5.48xlarge"]["regions"].split()  # other regions untouched
+    assert catalog.OFFERED_FILE.read_text() != offered.read_text()  # the project's file is not the one written
