@@ -3,7 +3,8 @@
     dragonfarm plan <stack> [--json]              offline plan (under mocks; not a pulumi preview)
     dragonfarm cost <stack|plan.json> [--json]    monthly cost estimate against the budget
     dragonfarm diff <base> <head> [--format]      changes, cost delta and unsafe changes between two plans
-    dragonfarm prices refresh [--cloud] [--region] rebuild compute prices and regional availability from the public price lists
+    dragonfarm prices refresh [--cloud] [--region] rebuild compute prices, regional availability and Azure blob prices
+    dragonfarm stacks [--environment E] [--json]  the stacks, with cloud, region, environment
 
 Exit status: 0 done; 1 failed; 2 bad input (one line per problem on stderr); 3 estimate over budget
 (--fail-over-budget); 4 unsafe change (--fail-on-danger).
@@ -100,6 +101,11 @@ def prices_refresh(
         fail(f"--region: got {unknown[0]!r}; allowed: a region of {', '.join(clouds)} in regions.csv: {', '.join(sorted(known))}", BAD_INPUT)
     try:
         updated, kept = refresh(clouds, regions=region)
+        if "azure" in clouds:
+            from dragonfarm.refresh import refresh_storage
+
+            azure = [r for r in fence_regions.regions("azure") if region is None or r in region]
+            print(f"updated {refresh_storage(azure)} rows of dragonfarm/prices/storage.csv (Azure blob tiers, LRS and ZRS)")
     except ValueError as exc:
         fail(str(exc), BAD_INPUT)
     except OSError as exc:

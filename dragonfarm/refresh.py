@@ -107,6 +107,55 @@ def azure_prices(region: str, skus: Iterable[str], fetch: Fetch) -> dict[str, Pr
     return out
 
 
+# Blob storage (General Block Blob v2) per access tier and redundancy: storage.csv class names ("Hot",
+# "Hot_ZRS"...) and the minimum days a blob is billed in the tier (early deletion).
+AZURE_BLOB_DAYS = {"Hot": 0, "Cool": 30, "Cold": 90, "Archive": 180}
+
+
+def azure_storage_prices(region: str, fetch: Fetch) -> dict[str, float]:
+    """USD per GB-month of the first (0-50 TB) tier of each blob access tier and redundancy in `region`."""
+    query = (f"serviceName eq 'Storage' and armRegionName eq '{region}' and productName eq 'General Block Blob v2'")
+    url: str | None = AZURE_RETAIL.format(filter=urllib.parse.quote(query))
+    out: dict[str, float] = {}
+    while url:
+        page = json.loads(fetch(url))
+        for item in page.get("Items", []):
+            meter = item.get("meterName", "")
+            if (item.get("type") != "Consumption" or not meter.endswith(" Data Stored")
+                    or float(item.get("tierMinimumUnits", 0)) != 0):
+                continue
+            tier, redundancy = (meter.removesuffix(" Data Stored").split(" ") + [""])[:2]
+            if tier in AZURE_BLOB_DAYS and redundancy in ("LRS", "ZRS"):
+                out[tier if redundancy == "LRS" else f"{tier}_ZRS"] = float(item["retailPrice"])
+        url = page.get("NextPageLink")
+    return out
+
+
+def refresh_storage(regions: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICES_DIR, today: str | None = None) -> int:
+    """Azure blob storage rows of storage.csv for `regions` from the Retail Prices API; returns rows written."""
+    path = folder / "storage.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    today = today or dt.date.today().isoformat()
+    written = 0
+    for region in regions:
+        for storage_class, usd in sorted(azure_storage_prices(region, fetch).items()):
+            row = next((r for r in rows if (r["cloud"], r["region"], r["storage_class"]) == ("azure", region, storage_class)), None)
+            if row is None:
+                row = {"cloud": "azure", "region": region, "storage_class": storage_class}
+                rows.append(row)
+            row.update(usd_per_gb_month=f"{usd:g}", min_days=str(AZURE_BLOB_DAYS[storage_class.split("_")[0]]),
+                       source="Azure Retail Prices API (General Block Blob v2, first 50 TB)", date=today)
+            written += 1
+    rows.sort(key=lambda r: (r["cloud"], r["region"], r["storage_class"]))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["cloud", "region", "storage_class", "usd_per_gb_month", "min_days", "source", "date"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue())
+    return written
+
+
 # ---- GCP -----------------------------------------------------------------------------------------
 
 

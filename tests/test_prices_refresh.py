@@ -18,6 +18,10 @@ def fake_fetch(url: str) -> bytes:
         name = "aws-offer-us-east-1.json"
     elif url.startswith("https://pricing.us-east-1.amazonaws.com/") and "/us-west-2/" in url:
         name = "aws-offer-us-west-2.json"
+    elif url.startswith("https://prices.azure.com/") and "blobpage=2" in url:
+        name = "azure-blob-westeurope-page2.json"
+    elif url.startswith("https://prices.azure.com/") and "General%20Block%20Blob%20v2" in url and "westeurope" in url:
+        name = "azure-blob-westeurope.json"
     elif url.startswith("https://prices.azure.com/") and "westus2" in url and "Standard_NC4as_T4_v3" in url:
         name = "azure-westus2-Standard_NC4as_T4_v3.json"
     elif url == refresh.AWS_SPOT:
@@ -109,3 +113,15 @@ def test_refresh_also_rewrites_which_regions_offer_each_type(tmp_path):
     assert "us-west-2" not in rows["p5.48xlarge"]["regions"].split() and rows["p5.48xlarge"]["checked"] == "2030-01-01"
     assert "us-east-1" in rows["p5.48xlarge"]["regions"].split()  # other regions untouched
     assert catalog.OFFERED_FILE.read_text() != offered.read_text()  # the project's file is not the one written
+
+
+def test_azure_blob_tiers_are_refreshed_per_redundancy_from_the_first_volume_tier(tmp_path):
+    # azure-blob-westeurope*.json (shape of the Retail Prices API, figures made up for the parser): Hot LRS 0.02 for
+    # the first 50 TB (0.0192 above 51,200 GB is skipped), Hot ZRS 0.025, Cool LRS 0.01, Archive LRS 0.002 on page
+    # 2; write operations and a DevTest meter are skipped.
+    shutil.copytree(pricing.PRICES_DIR, tmp_path, dirs_exist_ok=True)
+    assert refresh.refresh_storage(["westeurope"], fetch=fake_fetch, folder=tmp_path, today="2030-01-01") == 4
+    prices = pricing.load(tmp_path)
+    assert [prices.storage_class("azure", "westeurope", c) for c in ("Hot", "Hot_ZRS", "Cool", "Archive")] == [0.02, 0.025, 0.01, 0.002]
+    rows = {r["storage_class"]: r for r in csv.DictReader((tmp_path / "storage.csv").open()) if r["region"] == "westeurope"}
+    assert (rows["Cool"]["min_days"], rows["Archive"]["min_days"]) == ("30", "180")
