@@ -35,6 +35,16 @@ from dragonfarm.pricing import Catalog, MissingPrice, default
 Status = Literal["priced", "free", "usage", "unpriced"]
 
 
+# What a real bill has that no line of the estimate prices: said in every estimate, never implied to be zero.
+NOT_MODELLED = (
+    "storage requests and lifecycle transitions (per 1,000 requests; they depend on object counts, not GB)",
+    "retrieval fees of cool and archive classes",
+    "load balancers and public endpoints for serving (the blueprints create none)",
+    "data transfer between zones and regions",
+    "support plans, taxes and discounts (savings plans, committed use)",
+)
+
+
 class Unmodelled(LookupError):
     """The resource bills by usage the stack's usage profile does not give: listed as usage-based."""
 
@@ -145,6 +155,7 @@ class Estimate:
             "total": self.total, "floor_total": self.floor_total, "without_savings_total": self.without_total,
             "without_savings_month12_total": self.without12_total, "ceiling_total": self.ceiling_total,
             "month12_total": self.month12_total, "complete": self.complete, "unpriced": len(self.unpriced()),
+            "not_modelled": list(NOT_MODELLED),
             "headline": self.headline(), "budget_share": round(self.budget_share, 4), "by_layer": self.by_layer(),
             "lines": [asdict(line) for line in self.lines],
         }, indent=2, sort_keys=True)

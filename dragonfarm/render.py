@@ -84,6 +84,9 @@ def print_estimate(est, console: Console) -> None:
                   f"expired, dev boxes never stopped): {money(est.without_total, est.currency)}, "
                   f"{money(est.without12_total, est.currency)} by month 12. Month 12 as configured: "
                   f"{money(est.month12_total, est.currency)}.")
+    from dragonfarm.cost import NOT_MODELLED
+
+    console.print("[dim]Not in any figure: " + "; ".join(NOT_MODELLED) + ".[/]")
     ratio = est.ceiling_total / est.budget if est.budget else 0.0
     console.print(f"Ceiling (every GPU pool at max_nodes all month): {money(est.ceiling_total, est.currency)}, "
                   f"{ratio:.1f}x the budget" + (": the quotas, the budget alerts and the hard stop are what hold it." if ratio > 1 else "."))

@@ -272,3 +272,9 @@ def test_log_groups_are_priced_from_the_usage_profile_and_listed_without_it(tmp_
     (group,) = [l for l in estimate(plan_config(config, tmp_path)).not_estimated()
                 if l.name == "dfarm-aws-dev-fence-flow-logs" and l.type == "aws:cloudwatch/logGroup:LogGroup"]
     assert group.status == "usage" and "set usage.log_ingest_gb.flow_logs" in group.detail
+
+
+def test_what_no_figure_prices_is_said_not_implied_zero():
+    run = run_cli("cost", "aws-dev", "--json")
+    assert any("lifecycle transitions" in item for item in json.loads(run.stdout)["not_modelled"])
+    assert "Not in any figure: storage requests and lifecycle transitions" in run_cli("cost", "aws-dev").stdout.replace("\n", " ")
