@@ -17,6 +17,13 @@ from components.trough.gcp import GcpTrough
 from components.trough.spec import bucket_name
 
 
+# APIs the GCP farm calls (Service Usage names): networks and NAT, GKE, KMS, budgets, their
+# notification channels and topics, and buckets.
+REQUIRED_APIS = ("compute.googleapis.com", "container.googleapis.com", "cloudkms.googleapis.com",
+                 "billingbudgets.googleapis.com", "monitoring.googleapis.com", "pubsub.googleapis.com",
+                 "storage.googleapis.com", "cloudresourcemanager.googleapis.com", "serviceusage.googleapis.com")
+
+
 class GcpFarm(FarmComponent):
     TOKEN = token("GcpFarm")
 
@@ -24,8 +31,16 @@ class GcpFarm(FarmComponent):
         super().__init__(farm.prefix, opts)
         assert farm.project is not None  # guaranteed by FarmConfig.problems()
         labels = cost_tags(farm.prefix, farm.environment, farm.tags)
-        provider = gcp.Provider("gcp", project=farm.project, region=farm.region, default_labels=labels, opts=self.child())
-        layer = pulumi.ResourceOptions(parent=self, providers=[provider])
+        # Budgets and other user-project APIs called with user credentials need a quota project: bill the calls
+        # to the farm's project (provider user_project_override + billing_project).
+        provider = gcp.Provider("gcp", project=farm.project, region=farm.region, default_labels=labels,
+                                user_project_override=True, billing_project=farm.project, opts=self.child())
+        # A fresh project has none of the APIs the farm uses: enable them first, and keep them on when the
+        # stack is destroyed (other workloads of the project may use them).
+        services = [gcp.projects.Service(f"{farm.prefix}-api-{api.split('.')[0]}", project=farm.project, service=api,
+                                         disable_on_destroy=False, opts=pulumi.ResourceOptions(parent=self, provider=provider))
+                    for api in REQUIRED_APIS]
+        layer = pulumi.ResourceOptions(parent=self, providers=[provider], depends_on=services)
         name = farm.prefix
         self.fence = GcpFence(f"{name}-fence", farm.fence, project=farm.project, region=farm.region,
                               environment=farm.environment, protect_data=farm.prod, opts=layer)

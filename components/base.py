@@ -6,7 +6,9 @@ Contract:
 - children are created with ``self.child()`` so they are parented to the component and inherit
   its providers;
 - stateful children (keys, buckets) use ``self.stateful()``, which protects and retains them when
-  the component was built with ``protect_data=True`` (prod stacks).
+  the component was built with ``protect_data=True`` (prod stacks);
+- a component built with ``depends_on`` passes it to its children: the engine does not make a
+  component's children wait for what the component depends on (e.g. the cloud APIs being enabled).
 """
 
 from __future__ import annotations
@@ -33,17 +35,24 @@ class FarmComponent(pulumi.ComponentResource):
         super().__init__(self.TOKEN, name, None, opts)
         self.name = name
         self.protect_data = protect_data
+        after = opts.depends_on if opts is not None else None
+        self.inherited_deps: list[Any] = list(after) if isinstance(after, (list, tuple)) else ([after] if after is not None else [])
+
+    def _options(self, kwargs: dict[str, Any]) -> pulumi.ResourceOptions:
+        depends = kwargs.pop("depends_on", None) or []
+        depends = [*self.inherited_deps, *(depends if isinstance(depends, (list, tuple)) else [depends])]
+        return pulumi.ResourceOptions(parent=self, depends_on=depends or None, **kwargs)
 
     def child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         """Options for an ordinary child resource."""
-        return pulumi.ResourceOptions(parent=self, **kwargs)
+        return self._options(kwargs)
 
     def stateful(self, **kwargs: Any) -> pulumi.ResourceOptions:
         """Options for a child that holds data: protected and retained in prod."""
         if self.protect_data:
             kwargs.setdefault("protect", True)
             kwargs.setdefault("retain_on_delete", True)
-        return pulumi.ResourceOptions(parent=self, **kwargs)
+        return self._options(kwargs)
 
     def finish(self, outputs: Mapping[str, Any]) -> None:
         self.register_outputs(dict(outputs))

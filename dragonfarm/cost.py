@@ -418,7 +418,7 @@ FREE = frozenset({
     "aws:sns/topicPolicy:TopicPolicy", "aws:sqs/queuePolicy:QueuePolicy", "aws:cloudwatch/eventRule:EventRule",
     "aws:cloudwatch/eventTarget:EventTarget", "aws:costexplorer/anomalyMonitor:AnomalyMonitor",
     "aws:costexplorer/anomalySubscription:AnomalySubscription", "aws:budgets/budget:Budget", "aws:budgets/budgetAction:BudgetAction",
-    "gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router", "gcp:kms/keyRing:KeyRing",
+    "gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router", "gcp:kms/keyRing:KeyRing", "gcp:projects/service:Service",
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "gcp:billing/budget:Budget",
     "gcp:monitoring/notificationChannel:NotificationChannel", "gcp:pubsub/topicIAMMember:TopicIAMMember",
     "azure-native:consumption:Budget",

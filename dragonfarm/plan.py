@@ -64,6 +64,8 @@ class PlannedResource:
     """URNs the engine waits for before creating this one: explicit depends_on and those its inputs come from."""
     provider: str = ""
     """URN of the explicit provider the resource is created through ("" for the default provider)."""
+    importId: str = ""
+    """Id of an existing cloud resource the engine adopts instead of creating one ("" to create)."""
 
 
 @dataclass
@@ -211,6 +213,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 dependsOn=sorted(set(request.dependencies)),
                 # A provider reference is "<urn>::<id>"; the URN is what identifies it.
                 provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
+                importId=request.importId,
             ))
         return response
 

@@ -126,3 +126,34 @@ def test_azure_vault_is_purge_protected_and_key_is_rsa_3072():
     assert props["networkAcls"]["defaultAction"] == "Deny"
     (key,) = plan.of_type("azure-native:keyvault:Key")
     assert (key.inputs["properties"]["kty"], key.inputs["properties"]["keySize"]) == ("RSA", 3072)
+
+
+def test_gcp_enables_the_apis_it_calls_before_using_them():
+    # A fresh project has compute, container, cloudkms, billingbudgets, monitoring and pubsub disabled (Service
+    # Usage); google_project_service with disable_on_destroy=false enables them and leaves them on at destroy.
+    plan = planned("gcp-dev")
+    services = {r.inputs["service"]: r for r in plan.of_type("gcp:projects/service:Service")}
+    assert {"compute.googleapis.com", "container.googleapis.com", "cloudkms.googleapis.com", "billingbudgets.googleapis.com",
+            "monitoring.googleapis.com", "pubsub.googleapis.com", "storage.googleapis.com"} <= set(services)
+    assert all(s.inputs["disableOnDestroy"] is False for s in services.values())
+    (ring,) = plan.of_type("gcp:kms/keyRing:KeyRing")
+    (budget,) = plan.of_type("gcp:billing/budget:Budget")
+    assert services["cloudkms.googleapis.com"].urn in ring.dependsOn
+    assert services["billingbudgets.googleapis.com"].urn in budget.dependsOn
+    # Budgets called with user credentials need a quota project (provider user_project_override + billing_project).
+    (provider,) = plan.of_type("pulumi:providers:gcp")
+    assert provider.inputs["userProjectOverride"] == "true" and provider.inputs["billingProject"] == "dfarm-ml-dev"
+
+
+def test_gcp_adopts_the_key_ring_and_key_a_destroyed_stack_left_behind(monkeypatch, tmp_path):
+    # Cloud KMS key rings and keys cannot be deleted (a destroy only forgets them); creating them again is a 409.
+    # When they exist, the fence imports them instead of creating them.
+    from components.fence import gcp as gcp_fence
+
+    ring = "projects/dfarm-ml-dev/locations/us-central1/keyRings/dfarm-gcp-dev-fence-keyring"
+    monkeypatch.setattr(gcp_fence, "existing_kms", lambda *args: (ring, f"{ring}/cryptoKeys/dfarm-gcp-dev-fence-data"))
+    plan = plan_config(stack_config("gcp-dev"), tmp_path, name="gcp-dev")
+    (key_ring,) = plan.of_type("gcp:kms/keyRing:KeyRing")
+    (key,) = plan.of_type("gcp:kms/cryptoKey:CryptoKey")
+    assert key_ring.importId == ring and key.importId == f"{ring}/cryptoKeys/dfarm-gcp-dev-fence-data"
+    assert planned("gcp-dev").of_type("gcp:kms/keyRing:KeyRing")[0].importId == ""  # a fresh project: created

@@ -15,6 +15,22 @@ from components.fence.spec import FenceSpec, NatMode, subnet_plan
 KEY_ROTATION = "7776000s"  # 90 days
 
 
+def existing_kms(project: str, region: str, ring: str, key: str, opts: pulumi.InvokeOptions) -> tuple[str | None, str | None]:
+    """Ids of the farm's key ring and key if they exist already (a re-created stack), else None: synchronous
+    invokes (the Python SDK runs the event loop until the provider is registered, pulumi/pulumi#3019), as
+    `import_` takes a plain id. A lookup that
+    fails (a fresh project whose KMS API is not enabled yet has no rings) counts as none."""
+    try:
+        rings = kms.get_key_rings(location=region, project=project, filter=f"name:{ring}", opts=opts).key_rings
+        ring_id = next((r.id for r in rings if r.id.endswith(f"/keyRings/{ring}")), None)
+        if ring_id is None:
+            return None, None
+        keys = kms.get_crypto_keys(key_ring=ring_id, filter=f"name:{key}", opts=opts).keys
+        return ring_id, next((k.id for k in keys if k.id.endswith(f"/cryptoKeys/{key}")), None)
+    except Exception:  # noqa: BLE001 - any failure to look means there is nothing to adopt that we could see
+        return None, None
+
+
 class GcpFence(FarmComponent):
     TOKEN = token("GcpFence")
 
@@ -36,9 +52,14 @@ class GcpFence(FarmComponent):
         self.finish({"network_id": self.network_id, "subnet_id": self.subnet_id, "key_id": self.key_id})
 
     def _key(self, name: str, project: str, region: str) -> pulumi.Output[str]:
-        ring = kms.KeyRing(f"{name}-keyring", name=f"{name}-keyring", location=region, project=project, opts=self.stateful())
-        key = kms.CryptoKey(f"{name}-key", name=f"{name}-data", key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
-                            rotation_period=KEY_ROTATION, opts=self.stateful())
+        # Cloud KMS never deletes key rings or keys: `pulumi destroy` only forgets them, and creating them again
+        # fails with 409. A ring or key of the farm's name that exists already is adopted (imported) instead.
+        ring_name, key_name = f"{name}-keyring", f"{name}-data"
+        ring_id, key_id = existing_kms(project, region, ring_name, key_name, pulumi.InvokeOptions(parent=self))
+        ring = kms.KeyRing(f"{name}-keyring", name=ring_name, location=region, project=project,
+                           opts=self.stateful(import_=ring_id))
+        key = kms.CryptoKey(f"{name}-key", name=key_name, key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
+                            rotation_period=KEY_ROTATION, opts=self.stateful(import_=key_id))
         agent = storage.get_project_service_account_output(project=project, opts=pulumi.InvokeOutputOptions(parent=self))
         grant = kms.CryptoKeyIAMMember(f"{name}-key-gcs", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
                                member=agent.email_address.apply(lambda email: f"serviceAccount:{email}"), opts=self.child())
