@@ -125,3 +125,11 @@ def test_azure_blob_tiers_are_refreshed_per_redundancy_from_the_first_volume_tie
     assert [prices.storage_class("azure", "westeurope", c) for c in ("Hot", "Hot_ZRS", "Cool", "Archive")] == [0.02, 0.025, 0.01, 0.002]
     rows = {r["storage_class"]: r for r in csv.DictReader((tmp_path / "storage.csv").open()) if r["region"] == "westeurope"}
     assert (rows["Cool"]["min_days"], rows["Archive"]["min_days"]) == ("30", "180")
+
+
+def test_gcp_prices_a_second_region_from_its_own_skus(tmp_path):
+    # gcp-skus.json EMEA SKUs (figures made up for the parser, serviceRegions europe-west4): A2 core 0.034772,
+    # RAM 0.004661 per GiB-hour, A100 1.61. a2-highgpu-1g = 12 vCPU + 85 GiB + 1 A100; no spot SKUs there.
+    prices = refresh.gcp_prices("europe-west4", ["a2-highgpu-1g"], fake_fetch, "test-key")
+    assert prices["a2-highgpu-1g"].on_demand == pytest.approx(12 * 0.034772 + 85 * 0.004661 + 1.61, abs=1e-4)
+    assert prices["a2-highgpu-1g"].spot is None
