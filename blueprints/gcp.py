@@ -18,10 +18,11 @@ from components.trough.spec import bucket_name
 
 
 # APIs the GCP farm calls (Service Usage names): networks and NAT, GKE, KMS, budgets, their
-# notification channels and topics, and buckets.
+# notification channels and topics, and buckets. Service Usage and Cloud Resource Manager must be on
+# already (enabling an API goes through them): a prerequisite, see the README.
 REQUIRED_APIS = ("compute.googleapis.com", "container.googleapis.com", "cloudkms.googleapis.com",
                  "billingbudgets.googleapis.com", "monitoring.googleapis.com", "pubsub.googleapis.com",
-                 "storage.googleapis.com", "cloudresourcemanager.googleapis.com", "serviceusage.googleapis.com")
+                 "storage.googleapis.com")
 
 
 class GcpFarm(FarmComponent):
@@ -31,10 +32,12 @@ class GcpFarm(FarmComponent):
         super().__init__(farm.prefix, opts)
         assert farm.project is not None  # guaranteed by FarmConfig.problems()
         labels = cost_tags(farm.prefix, farm.environment, farm.tags)
-        # Budgets and other user-project APIs called with user credentials need a quota project: bill the calls
-        # to the farm's project (provider user_project_override + billing_project).
-        provider = gcp.Provider("gcp", project=farm.project, region=farm.region, default_labels=labels,
-                                user_project_override=True, billing_project=farm.project, opts=self.child())
+        provider = gcp.Provider("gcp", project=farm.project, region=farm.region, default_labels=labels, opts=self.child())
+        # The Budgets API called with user credentials needs a quota project: only the budget goes through a
+        # provider that bills its calls to the farm's project (user_project_override + billing_project send that
+        # header on every call, which would need each API on in the project before anything runs).
+        billing_provider = gcp.Provider("gcp-billing", project=farm.project, region=farm.region, default_labels=labels,
+                                        user_project_override=True, billing_project=farm.project, opts=self.child())
         # A fresh project has none of the APIs the farm uses: enable them first, and keep them on when the
         # stack is destroyed (other workloads of the project may use them).
         services = [gcp.projects.Service(f"{farm.prefix}-api-{api.split('.')[0]}", project=farm.project, service=api,
@@ -49,7 +52,8 @@ class GcpFarm(FarmComponent):
                            region=farm.region, key_id=self.fence.key_id, protect_data=farm.prod, opts=layer)
             for key, spec in farm.troughs.items()
         }
-        self.ledger = GcpLedger(f"{name}-ledger", farm.ledger, farm=name, project=farm.project, opts=layer)
+        self.ledger = GcpLedger(f"{name}-ledger", farm.ledger, farm=name, project=farm.project, billing_provider=billing_provider,
+                                opts=layer)
         self.finish({"network_id": self.fence.network_id})
         pulumi.export("network_id", self.fence.network_id)
         pulumi.export("buckets", {key: t.bucket_name for key, t in self.troughs.items()})

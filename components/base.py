@@ -43,6 +43,11 @@ class FarmComponent(pulumi.ComponentResource):
         depends = [*self.inherited_deps, *(depends if isinstance(depends, (list, tuple)) else [depends])]
         return pulumi.ResourceOptions(parent=self, depends_on=depends or None, **kwargs)
 
+    def invoke(self) -> pulumi.InvokeOutputOptions:
+        """Options for a lookup: through the component's provider, after what the component depends on (a
+        lookup of a cloud API must wait for the API to be enabled)."""
+        return pulumi.InvokeOutputOptions(parent=self, depends_on=self.inherited_deps or None)
+
     def child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         """Options for an ordinary child resource."""
         return self._options(kwargs)

@@ -190,6 +190,8 @@ class FarmMocks(pulumi.runtime.Mocks):
             "azure-native:authorization:getClientConfig": {
                 "clientId": uuid_like("client"), "objectId": uuid_like("object"), "subscriptionId": SUBSCRIPTION, "tenantId": TENANT},
             "gcp:organizations/getProject:getProject": {"number": PROJECT_NUMBER, "projectId": self.project},
+            # A fresh project: no key ring left behind by an earlier stack.
+            "gcp:kms/getKeyRings:getKeyRings": {"keyRings": [], "id": "mock"},
             "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": {
                 "emailAddress": f"service-{PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"},
         }

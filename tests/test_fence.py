@@ -140,9 +140,17 @@ def test_gcp_enables_the_apis_it_calls_before_using_them():
     (budget,) = plan.of_type("gcp:billing/budget:Budget")
     assert services["cloudkms.googleapis.com"].urn in ring.dependsOn
     assert services["billingbudgets.googleapis.com"].urn in budget.dependsOn
-    # Budgets called with user credentials need a quota project (provider user_project_override + billing_project).
-    (provider,) = plan.of_type("pulumi:providers:gcp")
-    assert provider.inputs["userProjectOverride"] == "true" and provider.inputs["billingProject"] == "dfarm-ml-dev"
+    # Enabling an API goes through Service Usage and Cloud Resource Manager: prerequisites, not managed here.
+    assert not {"serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com"} & set(services)
+    # Only the budget goes through a provider that bills its calls to the farm's project (the Budgets API needs
+    # a quota project with user credentials); on every provider it would send X-Goog-User-Project on all calls.
+    providers = {p.name: p for p in plan.of_type("pulumi:providers:gcp")}
+    assert providers["gcp-billing"].inputs["userProjectOverride"] == "true"
+    assert providers["gcp-billing"].inputs["billingProject"] == "dfarm-ml-dev"
+    assert "userProjectOverride" not in providers["gcp"].inputs
+    assert budget.provider == providers["gcp-billing"].urn
+    # The whole project is budgeted: a label filter ANDs with it and drops unlabelled spend such as Cloud NAT.
+    assert budget.inputs["budgetFilter"] == {"calendarPeriod": "MONTH", "projects": ["projects/424242424242"]}
 
 
 def test_gcp_adopts_the_key_ring_and_key_a_destroyed_stack_left_behind(monkeypatch, tmp_path):
@@ -156,4 +164,26 @@ def test_gcp_adopts_the_key_ring_and_key_a_destroyed_stack_left_behind(monkeypat
     (key_ring,) = plan.of_type("gcp:kms/keyRing:KeyRing")
     (key,) = plan.of_type("gcp:kms/cryptoKey:CryptoKey")
     assert key_ring.importId == ring and key.importId == f"{ring}/cryptoKeys/dfarm-gcp-dev-fence-data"
+    # Destroy leaves the key's versions (deletion_policy ABANDON); the default would destroy every version and
+    # stop rotation, and an adopted key could then encrypt nothing (terraform-provider-google kms_crypto_key).
+    assert key.inputs["deletionPolicy"] == "ABANDON"
     assert planned("gcp-dev").of_type("gcp:kms/keyRing:KeyRing")[0].importId == ""  # a fresh project: created
+
+
+def test_gcp_key_lookup_failures_other_than_a_disabled_api_stop_the_deploy(monkeypatch):
+    import pulumi
+    import pytest
+
+    from components.fence import gcp as gcp_fence
+
+    def disabled(**_):
+        raise Exception("googleapi: Error 403: Cloud Key Management Service (KMS) API has not been used in project 42 before or it is disabled. SERVICE_DISABLED")
+
+    def denied(**_):
+        raise Exception("googleapi: Error 403: Permission 'cloudkms.keyRings.list' denied")
+
+    monkeypatch.setattr(gcp_fence.kms, "get_key_rings", disabled)
+    assert gcp_fence.existing_kms("p", "us-central1", "r", "k", pulumi.InvokeOptions()) == (None, None)  # nothing to adopt
+    monkeypatch.setattr(gcp_fence.kms, "get_key_rings", denied)
+    with pytest.raises(pulumi.RunError, match="could not check for the farm's KMS key ring r"):
+        gcp_fence.existing_kms("p", "us-central1", "r", "k", pulumi.InvokeOptions())

@@ -14,7 +14,7 @@ def test_gcp_budget_thresholds_filter_and_channels():
     assert i["amount"] == {"specifiedAmount": {"currencyCode": "USD", "units": "2000"}}
     assert sorted((r["spendBasis"], r["thresholdPercent"]) for r in i["thresholdRules"]) == [
         ("CURRENT_SPEND", 0.5), ("CURRENT_SPEND", 0.8), ("CURRENT_SPEND", 1), ("FORECASTED_SPEND", 1)]
-    assert i["budgetFilter"]["labels"] == {"dragonfarm-farm": "dfarm-gcp-dev"}
+    assert "labels" not in i["budgetFilter"]  # the whole project: a label filter would drop unlabelled spend (AND)
     assert i["budgetFilter"]["projects"] == ["projects/424242424242"]
     assert len(i["allUpdatesRule"]["monitoringNotificationChannels"]) == 1 and i["allUpdatesRule"]["pubsubTopic"]
     (member,) = plan.of_type("gcp:pubsub/topicIAMMember:TopicIAMMember")

@@ -13,6 +13,8 @@ from components.base import FarmComponent, token
 from components.fence.spec import FenceSpec, NatMode, subnet_plan
 
 KEY_ROTATION = "7776000s"  # 90 days
+# Errors of a KMS lookup that mean the project has no rings to adopt: the API is not enabled yet.
+NOTHING_TO_ADOPT = ("SERVICE_DISABLED", "has not been used in project", "is disabled", "NOT_FOUND", "notFound")
 
 
 def existing_kms(project: str, region: str, ring: str, key: str, opts: pulumi.InvokeOptions) -> tuple[str | None, str | None]:
@@ -21,14 +23,17 @@ def existing_kms(project: str, region: str, ring: str, key: str, opts: pulumi.In
     `import_` takes a plain id. A lookup that
     fails (a fresh project whose KMS API is not enabled yet has no rings) counts as none."""
     try:
-        rings = kms.get_key_rings(location=region, project=project, filter=f"name:{ring}", opts=opts).key_rings
+        rings = kms.get_key_rings(location=region, project=project, filter=f"name:{ring}", opts=opts).key_rings or []
         ring_id = next((r.id for r in rings if r.id.endswith(f"/keyRings/{ring}")), None)
         if ring_id is None:
             return None, None
-        keys = kms.get_crypto_keys(key_ring=ring_id, filter=f"name:{key}", opts=opts).keys
+        keys = kms.get_crypto_keys(key_ring=ring_id, filter=f"name:{key}", opts=opts).keys or []
         return ring_id, next((k.id for k in keys if k.id.endswith(f"/cryptoKeys/{key}")), None)
-    except Exception:  # noqa: BLE001 - any failure to look means there is nothing to adopt that we could see
-        return None, None
+    except Exception as exc:  # noqa: BLE001 - only "the API is off" means there is nothing to adopt
+        if any(word in str(exc) for word in NOTHING_TO_ADOPT):
+            return None, None
+        raise pulumi.RunError(f"dragonfarm:fence: could not check for the farm's KMS key ring {ring} ({exc}); allowed: "
+                              f"credentials with cloudkms.keyRings.list on {project}") from None
 
 
 class GcpFence(FarmComponent):
@@ -58,9 +63,11 @@ class GcpFence(FarmComponent):
         ring_id, key_id = existing_kms(project, region, ring_name, key_name, pulumi.InvokeOptions(parent=self))
         ring = kms.KeyRing(f"{name}-keyring", name=ring_name, location=region, project=project,
                            opts=self.stateful(import_=ring_id))
+        # ABANDON: `pulumi destroy` leaves the key and its versions as they are (the default, DELETE, destroys
+        # every version and stops rotation, so an adopted key could encrypt nothing).
         key = kms.CryptoKey(f"{name}-key", name=key_name, key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
-                            rotation_period=KEY_ROTATION, opts=self.stateful(import_=key_id))
-        agent = storage.get_project_service_account_output(project=project, opts=pulumi.InvokeOutputOptions(parent=self))
+                            rotation_period=KEY_ROTATION, deletion_policy="ABANDON", opts=self.stateful(import_=key_id))
+        agent = storage.get_project_service_account_output(project=project, opts=self.invoke())
         grant = kms.CryptoKeyIAMMember(f"{name}-key-gcs", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
                                member=agent.email_address.apply(lambda email: f"serviceAccount:{email}"), opts=self.child())
         # Hand out the key id only once the grant exists: a bucket created earlier fails on CMEK.
