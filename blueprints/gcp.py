@@ -17,14 +17,6 @@ from components.trough.gcp import GcpTrough
 from components.trough.spec import bucket_name
 
 
-# APIs the GCP farm calls (Service Usage names): networks and NAT, GKE, KMS, budgets, their
-# notification channels and topics, and buckets. Service Usage and Cloud Resource Manager must be on
-# already (enabling an API goes through them): a prerequisite, see the README.
-REQUIRED_APIS = ("compute.googleapis.com", "container.googleapis.com", "cloudkms.googleapis.com",
-                 "billingbudgets.googleapis.com", "monitoring.googleapis.com", "pubsub.googleapis.com",
-                 "storage.googleapis.com")
-
-
 class GcpFarm(FarmComponent):
     TOKEN = token("GcpFarm")
 
@@ -38,15 +30,12 @@ class GcpFarm(FarmComponent):
         # header on every call, which would need each API on in the project before anything runs).
         billing_provider = gcp.Provider("gcp-billing", project=farm.project, region=farm.region, default_labels=labels,
                                         user_project_override=True, billing_project=farm.project, opts=self.child())
-        # A fresh project has none of the APIs the farm uses: enable them first, and keep them on when the
-        # stack is destroyed (other workloads of the project may use them).
-        services = [gcp.projects.Service(f"{farm.prefix}-api-{api.split('.')[0]}", project=farm.project, service=api,
-                                         disable_on_destroy=False, opts=pulumi.ResourceOptions(parent=self, provider=provider))
-                    for api in REQUIRED_APIS]
-        layer = pulumi.ResourceOptions(parent=self, providers=[provider], depends_on=services)
+        layer = pulumi.ResourceOptions(parent=self, providers=[provider])
         name = farm.prefix
         self.fence = GcpFence(f"{name}-fence", farm.fence, project=farm.project, region=farm.region,
                               environment=farm.environment, protect_data=farm.prod, opts=layer)
+        # Every other layer waits for the APIs the fence enables.
+        layer = pulumi.ResourceOptions.merge(layer, pulumi.ResourceOptions(depends_on=self.fence.services))
         self.troughs = {
             key: GcpTrough(f"{name}-{key}", spec, bucket_name=bucket_name("gcp", farm.prefix, key, spec.name), project=farm.project,
                            region=farm.region, key_id=self.fence.key_id, protect_data=farm.prod, opts=layer)

@@ -7,7 +7,7 @@ across zones itself). The Cloud Storage service agent is granted the key so buck
 from __future__ import annotations
 
 import pulumi
-from pulumi_gcp import compute, kms, storage
+from pulumi_gcp import compute, kms, projects, storage
 
 from components.base import FarmComponent, token
 from components.fence.spec import FenceSpec, NatMode, subnet_plan
@@ -36,6 +36,14 @@ def existing_kms(project: str, region: str, ring: str, key: str, opts: pulumi.In
                               f"credentials with cloudkms.keyRings.list on {project}") from None
 
 
+# APIs the GCP farm calls (Service Usage names): networks and NAT, GKE, KMS, budgets, their
+# notification channels and topics, and buckets. Service Usage and Cloud Resource Manager must be on
+# already (enabling an API goes through them): a prerequisite, see the README.
+REQUIRED_APIS = ("compute.googleapis.com", "container.googleapis.com", "cloudkms.googleapis.com",
+                 "billingbudgets.googleapis.com", "monitoring.googleapis.com", "pubsub.googleapis.com",
+                 "storage.googleapis.com")
+
+
 class GcpFence(FarmComponent):
     TOKEN = token("GcpFence")
 
@@ -48,6 +56,12 @@ class GcpFence(FarmComponent):
     def __init__(self, name: str, spec: FenceSpec, *, project: str, region: str, environment: str,
                  protect_data: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts, protect_data)
+        # A fresh project has none of the APIs the farm uses: enable them first (every child of the fence, and
+        # the other layers, wait for them), and keep them on when the stack is destroyed (other workloads of the
+        # project may use them).
+        self.services = [projects.Service(f"{name}-api-{api.split('.')[0]}", project=project, service=api, disable_on_destroy=False,
+                                          opts=self.child()) for api in REQUIRED_APIS]
+        self.inherited_deps = [*self.inherited_deps, *self.services]
         self.key_id = self._key(name, project, region) if spec.existing_key_id is None else pulumi.Output.from_input(spec.existing_key_id)
         if spec.existing_network is not None:
             self.network_id = pulumi.Output.from_input(spec.existing_network.network_id)
