@@ -101,11 +101,11 @@ def prices_refresh(
         fail(f"--region: got {unknown[0]!r}; allowed: a region of {', '.join(clouds)} in regions.csv: {', '.join(sorted(known))}", BAD_INPUT)
     try:
         updated, kept = refresh(clouds, regions=region)
-        if "azure" in clouds:
-            from dragonfarm.refresh import refresh_storage
+        from dragonfarm.refresh import refresh_storage
 
-            azure = [r for r in fence_regions.regions("azure") if region is None or r in region]
-            print(f"updated {refresh_storage(azure)} rows of dragonfarm/prices/storage.csv (Azure blob tiers, LRS and ZRS)")
+        for storage_cloud in (c for c in clouds if c in ("aws", "azure")):
+            chosen = [r for r in fence_regions.regions(storage_cloud) if region is None or r in region]
+            print(f"updated {refresh_storage(chosen, cloud=storage_cloud)} {storage_cloud} rows of dragonfarm/prices/storage.csv")
     except ValueError as exc:
         fail(str(exc), BAD_INPUT)
     except OSError as exc:

@@ -85,6 +85,30 @@ def aws_prices(region: str, skus: Iterable[str], fetch: Fetch) -> dict[str, Pric
     return out
 
 
+AWS_S3_OFFER = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonS3/current/{region}/index.json"
+# S3 storage classes by the usage type of their storage SKU (the part after the region code, e.g. USW2-):
+# storage.csv class name and the minimum days an object is billed in it.
+S3_USAGE_TYPES = {"TimedStorage-ByteHrs": ("STANDARD", 0), "TimedStorage-SIA-ByteHrs": ("STANDARD_IA", 30),
+                  "TimedStorage-GlacierByteHrs": ("GLACIER", 90), "TimedStorage-GDA-ByteHrs": ("DEEP_ARCHIVE", 180)}
+
+
+def aws_storage_prices(region: str, fetch: Fetch) -> dict[str, float]:
+    """USD per GB-month of the first volume tier of each S3 storage class the farm uses, from the region's
+    AmazonS3 offer file (public, no credentials)."""
+    offer = json.loads(fetch(AWS_S3_OFFER.format(region=region)))
+    out: dict[str, float] = {}
+    for sku_id, product in offer.get("products", {}).items():
+        usage = product.get("attributes", {}).get("usagetype", "")
+        kind = next((k for k in S3_USAGE_TYPES if usage == k or usage.endswith(f"-{k}")), None)
+        if kind is None:
+            continue
+        for term in offer["terms"]["OnDemand"].get(sku_id, {}).values():
+            for dimension in term["priceDimensions"].values():
+                if dimension.get("beginRange", "0") == "0":
+                    out[S3_USAGE_TYPES[kind][0]] = float(dimension["pricePerUnit"]["USD"])
+    return out
+
+
 # ---- Azure ---------------------------------------------------------------------------------------
 
 
@@ -131,20 +155,28 @@ def azure_storage_prices(region: str, fetch: Fetch) -> dict[str, float]:
     return out
 
 
-def refresh_storage(regions: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICES_DIR, today: str | None = None) -> int:
-    """Azure blob storage rows of storage.csv for `regions` from the Retail Prices API; returns rows written."""
+def refresh_storage(regions: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICES_DIR, today: str | None = None,
+                    cloud: str = "azure") -> int:
+    """storage.csv rows of `cloud` (azure: blob tiers from the Retail Prices API; aws: S3 classes from the
+    AmazonS3 offer file) for `regions`; returns rows written."""
     path = folder / "storage.csv"
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
     today = today or dt.date.today().isoformat()
     written = 0
     for region in regions:
-        for storage_class, usd in sorted(azure_storage_prices(region, fetch).items()):
-            row = next((r for r in rows if (r["cloud"], r["region"], r["storage_class"]) == ("azure", region, storage_class)), None)
+        if cloud == "aws":
+            minimum = dict(S3_USAGE_TYPES.values())
+            found = {c: (usd, minimum[c]) for c, usd in aws_storage_prices(region, fetch).items()}
+            source = AWS_S3_OFFER.format(region=region)
+        else:
+            found = {c: (usd, AZURE_BLOB_DAYS[c.split("_")[0]]) for c, usd in azure_storage_prices(region, fetch).items()}
+            source = "Azure Retail Prices API (General Block Blob v2, first 50 TB)"
+        for storage_class, (usd, days) in sorted(found.items()):
+            row = next((r for r in rows if (r["cloud"], r["region"], r["storage_class"]) == (cloud, region, storage_class)), None)
             if row is None:
-                row = {"cloud": "azure", "region": region, "storage_class": storage_class}
+                row = {"cloud": cloud, "region": region, "storage_class": storage_class}
                 rows.append(row)
-            row.update(usd_per_gb_month=f"{usd:g}", min_days=str(AZURE_BLOB_DAYS[storage_class.split("_")[0]]),
-                       source="Azure Retail Prices API (General Block Blob v2, first 50 TB)", date=today)
+            row.update(usd_per_gb_month=f"{usd:g}", min_days=str(days), source=source, date=today)
             written += 1
     rows.sort(key=lambda r: (r["cloud"], r["region"], r["storage_class"]))
     buffer = io.StringIO()

@@ -16,6 +16,8 @@ FIXTURES = ROOT / "tests" / "fixtures" / "prices"
 def fake_fetch(url: str) -> bytes:
     if url.startswith("https://pricing.us-east-1.amazonaws.com/") and "/us-east-1/" in url:
         name = "aws-offer-us-east-1.json"
+    elif url.startswith("https://pricing.us-east-1.amazonaws.com/") and "AmazonS3/current/us-west-2/" in url:
+        name = "aws-s3-us-west-2.json"
     elif url.startswith("https://pricing.us-east-1.amazonaws.com/") and "/us-west-2/" in url:
         name = "aws-offer-us-west-2.json"
     elif url.startswith("https://prices.azure.com/") and "blobpage=2" in url:
@@ -133,3 +135,16 @@ def test_gcp_prices_a_second_region_from_its_own_skus(tmp_path):
     prices = refresh.gcp_prices("europe-west4", ["a2-highgpu-1g"], fake_fetch, "test-key")
     assert prices["a2-highgpu-1g"].on_demand == pytest.approx(12 * 0.034772 + 85 * 0.004661 + 1.61, abs=1e-4)
     assert prices["a2-highgpu-1g"].spot is None
+
+
+def test_s3_classes_are_refreshed_from_the_regions_offer_file(tmp_path):
+    # aws-s3-us-west-2.json (AmazonS3 offer file shape, the catalog's us-west-2 figures): Standard 0.023 for the
+    # first 50 TB (0.022 above is skipped), Standard-IA 0.0125, Glacier Flexible 0.0036, Deep Archive 0.00099;
+    # One Zone-IA and request SKUs are not classes the farm uses.
+    shutil.copytree(pricing.PRICES_DIR, tmp_path, dirs_exist_ok=True)
+    assert refresh.refresh_storage(["us-west-2"], fetch=fake_fetch, folder=tmp_path, today="2030-01-01", cloud="aws") == 4
+    prices = pricing.load(tmp_path)
+    assert [prices.storage_class("aws", "us-west-2", c) for c in ("STANDARD", "STANDARD_IA", "GLACIER", "DEEP_ARCHIVE")] == [
+        0.023, 0.0125, 0.0036, 0.00099]
+    rows = {r["storage_class"]: r for r in csv.DictReader((tmp_path / "storage.csv").open()) if r["region"] == "us-west-2"}
+    assert rows["GLACIER"]["min_days"] == "90" and "AmazonS3/current/us-west-2" in rows["GLACIER"]["source"]
