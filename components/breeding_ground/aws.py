@@ -52,6 +52,11 @@ CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterA
 EDIT_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 
 
+def node_image(spec: BreedingGroundSpec) -> str:
+    """The EKS AMI release pinned for the cluster's Kubernetes version (addon_versions.csv, `node-ami`)."""
+    return versions.addons("aws", spec.version("aws"))["node-ami"]
+
+
 def node_ami_alias(release_version: str) -> str:
     """Karpenter's alias for the EKS-optimized AL2023 release of a managed node group release version
     (`1.35.6-20260714` -> `al2023@v20260714`): Karpenter picks that release's NVIDIA variant for GPU
@@ -361,7 +366,7 @@ class AwsBreedingGround(FarmComponent):
         template = self._launch_template(f"{name}-system", SYSTEM_DISK_GB, key_arn, tags)
         return eks.NodeGroup(f"{name}-system", cluster_name=cluster.name, node_group_name=f"{name}-system", node_role_arn=role.arn,
                              subnet_ids=subnet_ids, capacity_type="ON_DEMAND", ami_type=system_ami_type(pool.instance("aws")),
-                             release_version=versions.addons("aws", spec.version("aws"))["node-ami"],
+                             release_version=node_image(spec),
                              instance_types=[pool.instance("aws").instance_type],
                              launch_template={"id": template.id, "version": template.latest_version.apply(str)},
                              scaling_config={"min_size": pool.min_nodes, "max_size": pool.max_nodes, "desired_size": pool.min_nodes},
@@ -450,8 +455,8 @@ class AwsBreedingGround(FarmComponent):
         security_group = cluster.vpc_config.cluster_security_group_id
         for key, pool in spec.gpu_pools.items():
             CustomResource(f"{name}-nodeclass-{key}", api_version="karpenter.k8s.aws/v1", kind="EC2NodeClass",
-                           metadata={"name": key}, spec=node_class_spec(discovery_tag, pool, node_role.name, security_group, key_arn, tags,
-                                                                     versions.addons("aws", spec.version("aws"))["node-ami"]),
+                           metadata={"name": key},
+                           spec=node_class_spec(discovery_tag, pool, node_role.name, security_group, key_arn, tags, node_image(spec)),
                            opts=after_release)
             CustomResource(f"{name}-nodepool-{key}", api_version="karpenter.sh/v1", kind="NodePool", metadata={"name": key},
                            spec=node_pool_spec(key, pool, key, region, zones), opts=after_release)
@@ -474,7 +479,7 @@ class AwsBreedingGround(FarmComponent):
                 continue
             template = self._launch_template(f"{name}-warm-{key}", pool.disk_gb, key_arn, tags)
             eks.NodeGroup(f"{name}-warm-{key}", cluster_name=cluster.name, node_group_name=f"{name}-warm-{key}", node_role_arn=role.arn,
-                          subnet_ids=subnet_ids, ami_type="AL2023_x86_64_NVIDIA", release_version=versions.addons("aws", spec.version("aws"))["node-ami"],
+                          subnet_ids=subnet_ids, ami_type="AL2023_x86_64_NVIDIA", release_version=node_image(spec),
                           capacity_type="SPOT" if pool.capacity is Capacity.spot else "ON_DEMAND",
                           instance_types=pool.instance_types("aws", region),
                           launch_template={"id": template.id, "version": template.latest_version.apply(str)},
