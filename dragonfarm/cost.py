@@ -41,7 +41,10 @@ NOT_MODELLED = (
     "retrieval fees of cool and archive classes",
     "load balancers and public endpoints for serving (the blueprints create none)",
     "data transfer between zones and regions",
-    "support plans, taxes and discounts (savings plans, committed use)",
+    "support plans, taxes and discounts (savings plans, committed use), free-tier allowances",
+    "KMS requests (beyond the free monthly requests) and the extra charge of rotated key versions",
+    "old object versions kept until the lifecycle's noncurrent rules delete them, and per-object minimums "
+    "(Standard-IA 128 KB, Glacier metadata)",
 )
 
 
@@ -64,7 +67,6 @@ class Priced:
 
 DEFAULT_BARN_HOURS = 176.0  # 8 h x 22 working days: what the idle stop keeps a dev box near
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24  # the 730-hour month the clouds bill by (30.4 days, not 30)
-NO_HISTORY_DAYS = DAYS_PER_MONTH  # a bucket with ingest but no stored GB and no expiry: one month of data
 EGRESS = "farm:egress"  # the farm-level line for internet egress (not a resource, so no URN)
 
 
@@ -170,7 +172,9 @@ def steady_state_gb(ingest_per_month: float, stored_gb: float, hot: str, transit
     rate = ingest_per_month / DAYS_PER_MONTH
     if rate <= 0:
         return {hot: stored_gb}  # ages unknown: counted in the dearest (hot) class
-    span = float(expire_day) if expire_day is not None else (stored_gb / rate if stored_gb > 0 else NO_HISTORY_DAYS)
+    # Without an expiry the bucket holds what is there now plus this month's ingest (stored_gb is "GB in the
+    # bucket now"; with nothing stored, one month of ingest).
+    span = float(expire_day) if expire_day is not None else (stored_gb + ingest_per_month) / rate
     starts = [(hot, 0)] + sorted(transitions, key=lambda t: t[1])
     out: dict[str, float] = {}
     for i, (storage_class, start) in enumerate(starts):
@@ -324,6 +328,7 @@ class Pricer:
 
         gb = steady_state_gb(ingest, stored, hot, transitions, expire)
         cost = cost_of(gb)
+        total = sum(gb.values())
         # Nothing expires: the bucket grows by its ingest every month, without bound.
         gb12 = gb if expire is not None or ingest <= 0 else steady_state_gb(ingest, stored + 11 * ingest, hot, transitions, None)
         classes = [hot] + [c for c, _ in transitions]
@@ -332,8 +337,9 @@ class Pricer:
         detail = ", ".join(f"{v:,.0f} GB {c}" for c, v in gb.items() if v > 0) or "no usage given"
         if expire is None and ingest > 0:
             detail += f"; nothing expires: grows {ingest:,.0f} GB a month without bound"
-        return Priced(monthly=cost, detail=detail, floor=sum(gb.values()) * cheapest, month12=cost_of(gb12),
-                      without=(stored + ingest) * hot_price, without12=(stored + 12 * ingest) * hot_price)
+        # Without savings: the same GB in the hot class, and nothing ever expires (11 more months of ingest by month 12).
+        return Priced(monthly=cost, detail=detail, floor=total * cheapest, month12=cost_of(gb12),
+                      without=total * hot_price, without12=(total + 11 * ingest) * hot_price)
 
     def s3_bucket(self, r: PlannedResource) -> Priced:
         lifecycle = self.find("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",

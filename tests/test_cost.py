@@ -82,13 +82,14 @@ def test_dev_box_runs_only_its_hours_but_pays_its_disk_all_month():
 
 def test_storage_follows_the_lifecycle_rules():
     est = estimate(planned("aws-dev"))
-    # datasets: 2000 GB stored, 200 GB a month in (200 / 30.42 a day) -> 304 days of data; cool after 30 days.
+    # datasets: 2000 GB stored now plus 200 GB arriving this month (200 / 30.42 a day); cool after 30 days.
+    # 29.57, the figure an independent recomputation from the price rows gave too.
     rate = 200 / DAYS
     datasets = line(est, "dfarm-aws-dev-datasets")
-    assert datasets.monthly == pytest.approx(30 * rate * S3_STANDARD + (2000 - 30 * rate) * S3_IA, abs=0.01)  # 27.07
-    # Nothing expires: by month 12 another 11 x 200 GB has arrived (4,200 GB; the last 30 days' of it hot).
-    assert datasets.month12 == pytest.approx(30 * rate * S3_STANDARD + (4200 - 30 * rate) * S3_IA, abs=0.01)
-    assert datasets.floor == pytest.approx(2000 * S3_IA, abs=0.01)  # all of it in its cheapest class
+    assert datasets.monthly == pytest.approx(30 * rate * S3_STANDARD + (2200 - 30 * rate) * S3_IA, abs=0.01)
+    # Nothing expires: by month 12 another 11 x 200 GB has arrived (4,400 GB; the last 30 days' of it hot).
+    assert datasets.month12 == pytest.approx(30 * rate * S3_STANDARD + (4400 - 30 * rate) * S3_IA, abs=0.01)
+    assert datasets.floor == pytest.approx(2200 * S3_IA, abs=0.01)  # all of it in its cheapest class
     # Without savings: everything hot for ever, growing: 2,000 + 200 GB in month 1, 2,000 + 12 x 200 in month 12.
     assert datasets.without == pytest.approx(2200 * S3_STANDARD, abs=0.01)
     assert datasets.without12 == pytest.approx(4400 * S3_STANDARD, abs=0.01)
@@ -96,6 +97,10 @@ def test_storage_follows_the_lifecycle_rules():
     rate = 100 / DAYS
     logs = line(est, "dfarm-aws-dev-logs")
     assert logs.monthly == pytest.approx(rate * 30 * S3_STANDARD + rate * 60 * S3_IA + rate * 275 * S3_GLACIER, abs=0.01)
+    # Without savings holds the same 365 days of logs, all Standard (a month-1 figure of 100 GB made the
+    # "saving" negative); by month 12 nothing expires, so 11 more months of ingest are there.
+    assert logs.without == pytest.approx(rate * 365 * S3_STANDARD, abs=0.01) and logs.without > logs.monthly
+    assert logs.without12 == pytest.approx((rate * 365 + 1100) * S3_STANDARD, abs=0.01)
 
 
 def test_steady_state_model():
@@ -104,15 +109,16 @@ def test_steady_state_model():
         {"HOT": 30 * day, "COOL": 60 * day, "COLD": 275 * day})
     assert steady_state_gb(0, 500, "HOT", [("COOL", 30)], None) == {"HOT": 500}  # no ingest: ages unknown, all hot
     assert steady_state_gb(30, 0, "HOT", [], None) == pytest.approx({"HOT": 30})  # one month of data
+    assert steady_state_gb(30, 100, "HOT", [], None) == pytest.approx({"HOT": 130})  # what is there now plus this month
 
 
 def test_a_lifecycle_change_shows_its_saving(tmp_path):
     config = stack_config("aws-dev")
     config["dragonfarm:troughs"]["datasets"]["lifecycle"] = {"cool_after_days": None}
     without_tiering = line(estimate(plan_config(config, tmp_path)), "dfarm-aws-dev-datasets")
-    assert without_tiering.monthly == pytest.approx(2000 * S3_STANDARD, abs=0.01)
+    assert without_tiering.monthly == pytest.approx(2200 * S3_STANDARD, abs=0.01)
     assert without_tiering.monthly - line(estimate(planned("aws-dev")), "dfarm-aws-dev-datasets").monthly == pytest.approx(
-        (2000 - 30 * 200 / DAYS) * (S3_STANDARD - S3_IA), abs=0.01)  # what is older than 30 days moves to IA: 18.93
+        (2200 - 30 * 200 / DAYS) * (S3_STANDARD - S3_IA), abs=0.01)  # what is older than 30 days moves to IA
 
 
 def test_totals_budget_share_and_saving():
@@ -179,12 +185,12 @@ def test_gcp_and_azure_storage_follow_their_lifecycle_rules():
     datasets = line(gcp, "dfarm-gcp-dev-datasets")
     # 1000 GB stored, 100 GB a month in; NEARLINE from day 30 (GCS STANDARD 0.020, NEARLINE 0.010).
     hot = 30 * 100 / DAYS
-    assert datasets.monthly == pytest.approx(hot * 0.020 + (1000 - hot) * 0.010, abs=0.01)
+    assert datasets.monthly == pytest.approx(hot * 0.020 + (1100 - hot) * 0.010, abs=0.01)
     azure = estimate(planned("azure-dev"))
     data = line(azure, "dfarm-az-dev-data")
     # Same usage on Azure eastus: Hot LRS 0.0208, Cool LRS 0.0152, and the 100 GB written each month crosses the
     # private endpoint (Private Link data processed 0.01 per GB).
-    assert data.monthly == pytest.approx(hot * 0.0208 + (1000 - hot) * 0.0152 + 100 * 0.01, abs=0.01)
+    assert data.monthly == pytest.approx(hot * 0.0208 + (1100 - hot) * 0.0152 + 100 * 0.01, abs=0.01)
     assert len([l for l in azure.lines if l.type == "azure-native:network:PrivateEndpoint"]) == 3
 
 
