@@ -182,7 +182,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.thread_loops.add(loop)
 
     def close_thread_loops(self) -> None:
-        for loop in self.thread_loops:
+        # A copy: after a refused run, worker threads may still be registering (and adding loops).
+        for loop in list(self.thread_loops):
             if not loop.is_running() and not loop.is_closed():
                 loop.close()
         self.thread_loops.clear()
