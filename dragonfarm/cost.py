@@ -94,32 +94,33 @@ class Estimate:
     budget: float
     lines: list[Line] = field(default_factory=list)
 
-    def _sum(self, attr: str) -> float:
+    def total_of(self, attr: str) -> float:
+        """Sum of one column (monthly, floor, without, ceiling, month12, without12) over the priced lines."""
         return round(sum(getattr(line, attr) for line in self.lines if line.status == "priced"), 2)
 
     @property
     def total(self) -> float:
-        return self._sum("monthly")
+        return self.total_of("monthly")
 
     @property
     def floor_total(self) -> float:
-        return self._sum("floor")
+        return self.total_of("floor")
 
     @property
     def without_total(self) -> float:
-        return self._sum("without")
+        return self.total_of("without")
 
     @property
     def without12_total(self) -> float:
-        return self._sum("without12")
+        return self.total_of("without12")
 
     @property
     def ceiling_total(self) -> float:
-        return self._sum("ceiling")
+        return self.total_of("ceiling")
 
     @property
     def month12_total(self) -> float:
-        return self._sum("month12")
+        return self.total_of("month12")
 
     def unpriced(self) -> list[Line]:
         """Lines that bill but have no price: the totals leave them out, so the estimate is incomplete."""

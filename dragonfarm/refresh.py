@@ -33,7 +33,6 @@ AWS_OFFER = "https://pricing.us-east-1.amazonaws.com/offers/v1.0/aws/AmazonEC2/c
 AWS_SPOT = "https://website.spot.ec2.aws.a2z.com/spot.json"
 AZURE_RETAIL = "https://prices.azure.com/api/retail/prices?$filter={filter}"
 GCP_SKUS = "https://cloudbilling.googleapis.com/v1/services/6F81-5844-456A/skus?key={key}&pageSize=5000{page}"
-FIELDS = ["cloud", "region", "sku", "on_demand", "spot_low", "spot_high", "source", "date"]
 
 # GCP bills VM families per vCPU and per GB of RAM; these are the SKU description stems.
 GCP_FAMILIES = {"a2": "A2 Instance", "a3": "A3 Instance", "g2": "G2 Instance", "n1": "N1 Predefined Instance",
@@ -54,6 +53,20 @@ def http_get(url: str) -> bytes:
     request = urllib.request.Request(url, headers={"User-Agent": "dragonfarm-prices-refresh"})
     with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 (https URLs above)
         return response.read()
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def write_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write a catalog CSV back with the columns it has (the header of the file as it stands)."""
+    fields = next(csv.reader(io.StringIO(path.read_text())))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue())
 
 
 # ---- AWS -----------------------------------------------------------------------------------------
@@ -155,22 +168,25 @@ def azure_storage_prices(region: str, fetch: Fetch) -> dict[str, float]:
     return out
 
 
+def _fetch_storage(cloud: str, region: str, fetch: Fetch) -> tuple[dict[str, tuple[float, int]], str]:
+    """(USD per GB-month, minimum days) per storage class from the cloud's public price list, and the source."""
+    if cloud == "aws":
+        minimum = dict(S3_USAGE_TYPES.values())
+        return {c: (usd, minimum[c]) for c, usd in aws_storage_prices(region, fetch).items()}, AWS_S3_OFFER.format(region=region)
+    return ({c: (usd, AZURE_BLOB_DAYS[c.split("_")[0]]) for c, usd in azure_storage_prices(region, fetch).items()},
+            "Azure Retail Prices API (General Block Blob v2, first 50 TB)")
+
+
 def refresh_storage(regions: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICES_DIR, today: str | None = None,
                     cloud: str = "azure") -> int:
     """storage.csv rows of `cloud` (azure: blob tiers from the Retail Prices API; aws: S3 classes from the
     AmazonS3 offer file) for `regions`; returns rows written."""
     path = folder / "storage.csv"
-    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    rows = read_rows(path)
     today = today or dt.date.today().isoformat()
     written = 0
     for region in regions:
-        if cloud == "aws":
-            minimum = dict(S3_USAGE_TYPES.values())
-            found = {c: (usd, minimum[c]) for c, usd in aws_storage_prices(region, fetch).items()}
-            source = AWS_S3_OFFER.format(region=region)
-        else:
-            found = {c: (usd, AZURE_BLOB_DAYS[c.split("_")[0]]) for c, usd in azure_storage_prices(region, fetch).items()}
-            source = "Azure Retail Prices API (General Block Blob v2, first 50 TB)"
+        found, source = _fetch_storage(cloud, region, fetch)
         for storage_class, (usd, days) in sorted(found.items()):
             row = next((r for r in rows if (r["cloud"], r["region"], r["storage_class"]) == (cloud, region, storage_class)), None)
             if row is None:
@@ -179,12 +195,7 @@ def refresh_storage(regions: Iterable[str], fetch: Fetch = http_get, folder: Pat
             row.update(usd_per_gb_month=f"{usd:g}", min_days=str(days), source=source, date=today)
             written += 1
     rows.sort(key=lambda r: (r["cloud"], r["region"], r["storage_class"]))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["cloud", "region", "storage_class", "usd_per_gb_month", "min_days", "source", "date"],
-                            lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(buffer.getvalue())
+    write_rows(path, rows)
     return written
 
 
@@ -257,7 +268,7 @@ def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICE
     `regions`); returns (rows updated, rows kept with the reason). Refreshed rows carry the feed's one
     spot price per region, so their per-zone rows in spot.csv are dropped."""
     path = folder / "compute.csv"
-    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    rows = read_rows(path)
     today = today or dt.date.today().isoformat()
     only = set(regions) if regions is not None else None
     updated, kept, refreshed = 0, [], set()
@@ -286,19 +297,10 @@ def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICE
                 refreshed.add((cloud, region, sku))
                 updated += 1
     rows.sort(key=lambda r: (r["cloud"], r["region"], r["sku"]))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(buffer.getvalue())
+    write_rows(path, rows)
     spot_path = folder / "spot.csv"
     if spot_path.exists() and refreshed:
-        zones = [r for r in csv.DictReader(io.StringIO(spot_path.read_text())) if (r["cloud"], r["region"], r["sku"]) not in refreshed]
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=["cloud", "region", "sku", "zone", "spot", "source", "date"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(zones)
-        spot_path.write_text(buffer.getvalue())
+        write_rows(spot_path, [r for r in read_rows(spot_path) if (r["cloud"], r["region"], r["sku"]) not in refreshed])
     # offered.csv is refreshed with the real catalog, or where the caller says (tests pass a copy).
     target = offered_file or (gpu_catalog.OFFERED_FILE if folder == PRICES_DIR else None)
     if target is not None:
@@ -309,15 +311,11 @@ def refresh(clouds: Iterable[str], fetch: Fetch = http_get, folder: Path = PRICE
 def _refresh_offered(listed: dict[tuple[str, str], tuple[set[str], str]], path: Path, today: str) -> None:
     """offered.csv from the same price lists: a catalog type is offered in a refreshed region exactly when the
     region's price list sells it (an AWS offer file lists what the region sells, the Azure Retail API likewise)."""
-    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    rows = read_rows(path)
     for (cloud, region), (skus, source) in listed.items():
         for row in (r for r in rows if r["cloud"] == cloud):
             regions = set(row["regions"].split())
             now = regions | {region} if row["instance_type"] in skus else regions - {region}
             if now != regions:
                 row.update(regions=" ".join(sorted(now)), source=source, checked=today)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["cloud", "instance_type", "regions", "source", "checked"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(buffer.getvalue())
+    write_rows(path, rows)

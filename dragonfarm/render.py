@@ -55,9 +55,7 @@ def print_estimate(est, console: Console) -> None:
     for layer in (*LAYERS, "farm"):
         if layer in sums["monthly"]:
             layers.add_row(layer, *(money(sums[attr][layer], est.currency) for attr, _ in columns))
-    totals = {"floor": est.floor_total, "monthly": est.total, "month12": est.month12_total, "without": est.without_total,
-              "without12": est.without12_total, "ceiling": est.ceiling_total}
-    layers.add_row("[bold]total[/]", *(f"[bold]{money(totals[attr], est.currency)}[/]" for attr, _ in columns))
+    layers.add_row("[bold]total[/]", *(f"[bold]{money(est.total_of(attr), est.currency)}[/]" for attr, _ in columns))
     console.print(layers)
 
     resources = Table(title="Resources that bill")

@@ -40,13 +40,17 @@ class BarnSpec(Spec):
         elif self.gpus not in catalog.sizes(ctx.cloud, self.gpu):
             yield Problem("gpus", self.gpus, f"one of {', '.join(map(str, catalog.sizes(ctx.cloud, self.gpu)))} for {self.gpu} on {ctx.cloud}")
         else:
-            missing = catalog.not_offered(ctx.cloud, ctx.region, [i.instance_type for i in catalog.instances(ctx.cloud, self.gpu, self.gpus)])
+            missing = catalog.not_offered(ctx.cloud, ctx.region, self.catalog_types(ctx.cloud))
             if missing:
                 yield Problem("gpu", self.gpu, f"a GPU offered in {ctx.region} ({self.gpu} x{self.gpus}: {missing})")
 
+    def catalog_types(self, cloud: str) -> list[str]:
+        """Instance types with the box's GPUs, smallest first."""
+        return [i.instance_type for i in catalog.instances(cloud, self.gpu, self.gpus)]
+
     def instance_type(self, cloud: str, region: str) -> str:
         """The smallest catalog type with the box's GPUs that is offered in the region."""
-        types = [i.instance_type for i in catalog.instances(cloud, self.gpu, self.gpus) if catalog.offered(cloud, i.instance_type, region)]
+        types = catalog.in_region(cloud, region, self.catalog_types(cloud))
         if not types:
             raise ValueError(f"barn gpu: got {self.gpu} x{self.gpus}; allowed: a GPU offered in {region} (offered.csv)")
         return types[0]

@@ -118,10 +118,15 @@ def offered(cloud: str, instance_type: str, region: str) -> bool:
     return not covered(cloud, region) or region in _offered().get((cloud, instance_type), frozenset())
 
 
+def in_region(cloud: str, region: str, types: list[str]) -> list[str]:
+    """Those of `types` offered in `region` (all of them where nothing is known about the region)."""
+    return [t for t in types if offered(cloud, t, region)]
+
+
 def not_offered(cloud: str, region: str, types: list[str]) -> str | None:
     """None if any of `types` is offered in `region` (or nothing is known there); otherwise the text an
     error ends with: the types and the regions that have them."""
-    if not types or any(offered(cloud, t, region) for t in types):
+    if not types or in_region(cloud, region, types):
         return None
     where = sorted({r for t in types for r in offered_in(cloud, t)})
     verb = "is" if len(types) == 1 else "are"

@@ -84,7 +84,7 @@ class GpuPoolSpec(Spec):
 
     def instance_types(self, cloud: str, region: str) -> list[str]:
         """The catalog types offered in `region` (offered.csv): what the pool may launch there."""
-        return [t for t in self.catalog_types(cloud) if catalog.offered(cloud, t, region)]
+        return catalog.in_region(cloud, region, self.catalog_types(cloud))
 
     def problems(self, ctx: Context) -> Iterator[Problem]:
         offered = catalog.gpus_on(ctx.cloud)
