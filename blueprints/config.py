@@ -39,7 +39,7 @@ REGION_RULES: dict[str, tuple[str, str]] = {
 ZONE_COUNT = {"aws": (2, 3), "gcp": (0, 3), "azure": (0, 3)}
 # Optional layers each cloud's blueprint builds today. A stack asking for one a cloud does not build
 # fails at load instead of having it silently ignored.
-OPTIONAL_LAYERS_BUILT = {"aws": {"breeding_ground", "barns"}, "gcp": set(), "azure": set()}
+OPTIONAL_LAYERS_BUILT = {"aws": {"breeding_ground", "barns"}, "gcp": {"breeding_ground", "barns"}, "azure": set()}
 
 
 def zone_rule(cloud: str, region: str) -> tuple[str, str]:
@@ -80,7 +80,13 @@ class FarmConfig(Spec):
 
     @property
     def ctx(self) -> Context:
-        return Context(cloud=self.cloud, environment=self.environment, prefix=self.prefix, region=self.region)
+        return Context(cloud=self.cloud, environment=self.environment, prefix=self.prefix, region=self.region,
+                       zones=tuple(self.placement_zones))
+
+    @property
+    def placement_zones(self) -> list[str]:
+        """Zones node pools and dev boxes may use: the stack's, or every zone of the region."""
+        return list(self.zones) or list(regions.zones(self.cloud, self.region) or [])
 
     @property
     def prod(self) -> bool:

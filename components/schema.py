@@ -26,6 +26,8 @@ class Context:
     environment: str
     prefix: str
     region: str = ""
+    zones: tuple[str, ...] = ()
+    """The zones the farm may place things in: the stack's, or every zone of the region (regions.csv)."""
 
 
 @dataclass(frozen=True)

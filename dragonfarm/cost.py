@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
 
 from components.breeding_ground import catalog as gpu_catalog
-from components.breeding_ground.spec import POOL_LABEL
+from components.breeding_ground.spec import CAPACITY_LABEL, POOL_LABEL
 from components.ledger.spec import HOURS_PER_MONTH
 from components.trough.spec import TIERS
 from dragonfarm.plan import Plan, PlannedResource, layer_of
@@ -279,6 +279,74 @@ class Pricer:
                       ceiling=HOURS_PER_MONTH * per_hour + disk,
                       detail=f"{hours:g} h of {r.inputs['instanceType']}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
 
+    def gke_node_pool(self, r: PlannedResource) -> Priced:
+        """A GKE node pool. The system pool (no GPUs) runs its minimum all month. A GPU pool runs its share of
+        the farm pool's node-hours (a spot-with-fallback pool's spot node pool `spot_share` of them, its
+        on-demand one the rest), at least its warm nodes all month; its ceiling is max nodes all month (a
+        fallback pair's once, on its on-demand node pool: Kueue admits at most the pool's GPU limit)."""
+        config = r.inputs.get("nodeConfig") or {}
+        machine = config["machineType"]
+        price = self.prices.machine(self.cloud, self.region, machine)
+        scaling = r.inputs.get("autoscaling") or {}
+        warm, most = int(scaling.get("totalMinNodeCount", 0)), int(scaling.get("totalMaxNodeCount", 0))
+        disk_hour = float(config.get("diskSizeGb", 100)) * self.fee("block_storage") / HOURS_PER_MONTH
+        spot = bool(config.get("spot"))
+        spot_price = price.spot if price.spot is not None else price.on_demand
+        per_hour = spot_price if spot else price.on_demand
+        labels = config.get("labels") or {}
+        if not config.get("guestAccelerators"):
+            hours = warm * HOURS_PER_MONTH
+            return Priced(monthly=hours * (per_hour + disk_hour), without=hours * (price.on_demand + disk_hour),
+                          ceiling=most * HOURS_PER_MONTH * (per_hour + disk_hour),
+                          detail=f"{warm} x {machine} on-demand always on (up to {most})")
+        pool = labels[POOL_LABEL]
+        siblings = [p for p in self.plan.of_type(r.type) if ((p.inputs.get("nodeConfig") or {}).get("labels") or {}).get(POOL_LABEL) == pool]
+        total = float(self.usage.get("gpu_node_hours", {}).get(pool, 0.0))
+        share = float(self.usage.get("spot_share", 0.9)) if len(siblings) > 1 else 1.0
+        mine = total * (share if spot else 1 - share) if len(siblings) > 1 else total
+        hours = max(mine, warm * HOURS_PER_MONTH)
+        notes = [f"{hours:g} node-h of {machine} {labels.get(CAPACITY_LABEL, 'spot' if spot else 'on-demand')}"]
+        if spot and price.spot is None:
+            notes.append("spot price unknown: on-demand used")
+        if warm:
+            notes.append(f"{warm} warm")
+        pair = len(siblings) > 1
+        # Floor: a fallback pair's hours all on spot (on its spot node pool); its on-demand one keeps only warm nodes.
+        if pair and spot:
+            floor = max(total, hours) * (spot_price + disk_hour)
+        elif pair:
+            floor = warm * HOURS_PER_MONTH * (price.on_demand + disk_hour)
+        else:
+            floor = hours * (per_hour + disk_hour)
+        # Ceiling: max nodes all month; a pair's once, on its on-demand node pool (Kueue admits at most the GPU limit).
+        ceiling = 0.0 if (pair and spot) else most * HOURS_PER_MONTH * (per_hour + disk_hour)
+        notes.append("ceiling on its on-demand pair" if (pair and spot) else f"ceiling {most} nodes all month")
+        return Priced(monthly=hours * (per_hour + disk_hour), detail=", ".join(notes), floor=floor,
+                      without=hours * (price.on_demand + disk_hour), ceiling=ceiling)
+
+    def gce_dev_box(self, r: PlannedResource) -> Priced:
+        key = self.key_of(r.name)
+        hours = float(self.usage.get("barn_hours", {}).get(key, DEFAULT_BARN_HOURS))
+        machine = r.inputs["machineType"]
+        price = self.prices.machine(self.cloud, self.region, machine)
+        spot = (r.inputs.get("scheduling") or {}).get("provisioningModel") == "SPOT"
+        per_hour = (price.spot or price.on_demand) if spot else price.on_demand
+        disk = float(((r.inputs.get("bootDisk") or {}).get("initializeParams") or {}).get("size", 0)) * self.fee("block_storage")
+        return Priced(monthly=hours * per_hour + disk, without=HOURS_PER_MONTH * price.on_demand + disk,
+                      ceiling=HOURS_PER_MONTH * per_hour + disk,
+                      detail=f"{hours:g} h of {machine}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
+
+    def gke_cluster(self, r: PlannedResource) -> Priced:
+        """GKE's cluster management fee; a zonal cluster's is covered by the free tier credit (one zonal or
+        Autopilot cluster per billing account: a second farm on the same billing account pays it)."""
+        fee = HOURS_PER_MONTH * self.fee("kubernetes_control_plane")
+        zonal = bool(re.fullmatch(r"[a-z]+-[a-z]+\d+-[a-z]", str(r.inputs.get("location", ""))))
+        if not zonal:
+            return Priced(monthly=fee, detail=f"regional: {HOURS_PER_MONTH} h of cluster management fee")
+        credit = min(fee, self.fee("kubernetes_free_tier_credit"))
+        return Priced(monthly=fee - credit, without=fee, ceiling=fee,
+                      detail=f"zonal: {fee:.2f} fee less the {credit:.2f} free tier credit (one per billing account)")
+
     def control_plane(self, r: PlannedResource) -> Priced:
         extended = (r.inputs.get("upgradePolicy") or {}).get("supportType") == "EXTENDED"
         cost = HOURS_PER_MONTH * self.fee("kubernetes_control_plane_extended" if extended else "kubernetes_control_plane")
@@ -291,7 +359,12 @@ class Pricer:
         return Priced(monthly=cost, floor=HOURS_PER_MONTH * self.fee("nat_gateway"), detail=f"{HOURS_PER_MONTH} h + {share_gb:g} GB")
 
     def cloud_nat(self, r: PlannedResource) -> Priced:
-        vm_hours = sum(float(h) for h in self.usage.get("gpu_node_hours", {}).values())
+        # Every VM behind the NAT bills VM-hours: GPU nodes, the system nodes that are always up, dev boxes.
+        system = sum(int((p.inputs.get("autoscaling") or {}).get("totalMinNodeCount", 0)) * HOURS_PER_MONTH
+                     for p in self.plan.of_type("gcp:container/nodePool:NodePool") if not (p.inputs.get("nodeConfig") or {}).get("guestAccelerators"))
+        boxes = sum(float(self.usage.get("barn_hours", {}).get(self.key_of(b.name), DEFAULT_BARN_HOURS))
+                    for b in self.plan.of_type("gcp:compute/instance:Instance"))
+        vm_hours = sum(float(h) for h in self.usage.get("gpu_node_hours", {}).values()) + system + boxes
         data = float(self.usage.get("nat_gb", 0.0)) * self.fee("nat_data")
         # Cloud NAT also bills each NAT IP address by the hour; auto-allocation starts with one.
         ip = HOURS_PER_MONTH * self.fee("nat_ip")
@@ -402,6 +475,9 @@ class Pricer:
             "aws:cloudwatch/metricAlarm:MetricAlarm": self.monthly("alarm"),
             "aws:s3/bucket:Bucket": self.s3_bucket,
             "gcp:compute/routerNat:RouterNat": self.cloud_nat,
+            "gcp:container/cluster:Cluster": self.gke_cluster,
+            "gcp:container/nodePool:NodePool": self.gke_node_pool,
+            "gcp:compute/instance:Instance": self.gce_dev_box,
             "gcp:kms/cryptoKey:CryptoKey": self.monthly("kms_key"),
             "gcp:storage/bucket:Bucket": self.gcs_bucket,
             "azure-native:network:NatGateway": self.nat_gateway,
@@ -413,7 +489,8 @@ class Pricer:
 
 
 # Resources that do not bill by themselves.
-FREE_PREFIXES = ("pulumi:providers:", "kubernetes:", "aws:iam/", "aws:s3/bucket", "gcp:compute/network:", "azure-native:authorization:")
+FREE_PREFIXES = ("pulumi:providers:", "kubernetes:", "aws:iam/", "aws:s3/bucket", "gcp:compute/network:", "gcp:serviceaccount/",
+                 "azure-native:authorization:")
 FREE = frozenset({
     "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/routeTable:RouteTable", "aws:ec2/route:Route",
     "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/internetGateway:InternetGateway",
@@ -428,6 +505,9 @@ FREE = frozenset({
     "gcp:compute/subnetwork:Subnetwork", "gcp:compute/router:Router", "gcp:kms/keyRing:KeyRing", "gcp:projects/service:Service",
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember", "gcp:billing/budget:Budget",
     "gcp:monitoring/notificationChannel:NotificationChannel", "gcp:pubsub/topicIAMMember:TopicIAMMember",
+    "gcp:projects/iAMMember:IAMMember", "gcp:storage/bucketIAMMember:BucketIAMMember", "gcp:compute/firewall:Firewall",
+    "gcp:compute/instanceIAMMember:InstanceIAMMember", "gcp:compute/resourcePolicy:ResourcePolicy",
+    "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
     "azure-native:consumption:Budget",
     "azure-native:resources:ResourceGroup", "azure-native:network:VirtualNetwork", "azure-native:network:Subnet",
     "azure-native:network:NetworkSecurityGroup", "azure-native:network:PrivateDnsZoneGroup",
@@ -444,6 +524,8 @@ USAGE_BASED = {
     "azure-native:keyvault:Key": "per key operation",
     "azure-native:privatedns:VirtualNetworkLink": "per DNS query",
     "gcp:pubsub/topic:Topic": "per message volume (first 10 GB a month free)",
+    "gcp:cloudfunctionsv2/function:Function": "per invocation and compute time (first 2 million invocations a month free)",
+    "gcp:storage/bucketObject:BucketObject": "stored in its bucket (the hard stop's source: kilobytes)",
 }
 # Gateway endpoints are free; interface endpoints bill by the hour.
 PAID_VARIANTS: dict[str, Callable[[PlannedResource], bool]] = {

@@ -35,8 +35,8 @@ class FarmMocks(pulumi.runtime.Mocks):
         self.cloud = cloud
         self.region = region
         self.project = project or "mock-project"
-        self.caller = caller or f"arn:aws:iam::{ACCOUNT}:user/dragonfarm"
-        """Who runs `pulumi up` (AWS caller identity ARN)."""
+        self.caller = caller or (f"arn:aws:iam::{ACCOUNT}:user/dragonfarm" if cloud == "aws" else f"dragonfarm@{self.project}.iam.gserviceaccount.com")
+        """Who runs `pulumi up` (AWS: caller identity ARN; GCP: the credentials' email)."""
 
     # -- resources ------------------------------------------------------------------------------
 
@@ -129,6 +129,11 @@ class FarmMocks(pulumi.runtime.Mocks):
             extra["member"] = f"serviceAccount:{extra['email']}"
         elif kind == "Cluster" and service == "container":
             extra.update(endpoint="10.0.0.2", masterAuth={"clusterCaCertificate": "TU9DSy1DQQ=="})
+        elif kind == "Instance" and service == "compute":
+            rid = f"projects/{project}/zones/{inputs.get('zone')}/instances/{real_name}"
+            extra["instanceId"] = str(int(digest(name, length=12), 16))
+        elif kind == "Function":
+            rid = f"projects/{project}/locations/{location}/functions/{real_name}"
         elif kind == "Topic":
             rid = f"projects/{project}/topics/{real_name}"
         return rid, extra
@@ -190,6 +195,10 @@ class FarmMocks(pulumi.runtime.Mocks):
             "azure-native:authorization:getClientConfig": {
                 "clientId": uuid_like("client"), "objectId": uuid_like("object"), "subscriptionId": SUBSCRIPTION, "tenantId": TENANT},
             "gcp:organizations/getProject:getProject": {"number": PROJECT_NUMBER, "projectId": self.project},
+            "gcp:organizations/getClientOpenIdUserInfo:getClientOpenIdUserInfo": {"email": self.caller, "id": self.caller},
+            "gcp:compute/getImage:getImage": {
+                "selfLink": f"https://www.googleapis.com/compute/v1/projects/{args.args.get('project')}/global/images/"
+                            f"{args.args.get('family')}-v20261101", "name": f"{args.args.get('family')}-v20261101"},
             # A fresh project: no key ring left behind by an earlier stack.
             "gcp:kms/getKeyRings:getKeyRings": {"keyRings": [], "id": "mock"},
             "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": {

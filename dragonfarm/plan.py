@@ -35,6 +35,7 @@ NOTICE = ("offline plan: what the program asks for, run under mocks with no clou
 USER_MAPS = frozenset({
     "tags", "tagsAll", "defaultTags", "labels", "annotations", "values", "data", "stringData", "matchLabels",
     "nodeSelector", "nodeLabels", "resourceLabels", "userLabels", "selector", "effectiveLabels", "limits", "requests",
+    "environmentVariables",
 })
 
 
@@ -291,14 +292,18 @@ def run_program(farm: FarmConfig, stack: str, config: dict[str, Any]) -> list[Pl
 
 
 def deployer(farm: FarmConfig) -> str | None:
-    """Who the offline plan assumes runs `pulumi up`: the stack's first admin (a role as a session of it)."""
-    if farm.cloud != "aws" or farm.breeding_ground is None or not farm.breeding_ground.admins:
+    """Who the offline plan assumes runs `pulumi up`: the stack's first admin that is a person or machine
+    identity (AWS: a role as a session of it; GCP: the email of a user: or serviceAccount: admin)."""
+    if farm.breeding_ground is None or not farm.breeding_ground.admins or farm.cloud == "azure":
         return None
-    arn = farm.breeding_ground.admins[0]
-    parts = arn.split(":")
+    admins = farm.breeding_ground.admins
+    if farm.cloud == "gcp":
+        direct = [a for a in admins if not a.startswith("group:")]
+        return direct[0].split(":", 1)[1] if direct else None
+    parts = admins[0].split(":")
     if parts[5].startswith("role/"):
         return f"arn:aws:sts::{parts[4]}:assumed-role/{parts[5].rsplit('/', 1)[-1]}/dragonfarm-plan"
-    return arn
+    return admins[0]
 
 
 def plan_stack(stack: str) -> Plan:

@@ -31,7 +31,7 @@ REACHABLE = {"deploy_from": "internet", "public_endpoint_cidrs": ["198.18.0.0/15
 
 
 def test_shipped_stacks_are_valid():
-    for stack in ("aws-dev", "aws-prod", "gcp-dev", "azure-dev"):
+    for stack in ("aws-dev", "aws-prod", "gcp-dev", "gcp-prod", "azure-dev"):
         load_farm(stack_config(stack), source=stack)
 
 
@@ -232,14 +232,14 @@ def test_cli_prints_one_line_per_problem_and_exits_2(tmp_path):
 def test_unknown_stack_name_is_bad_input():
     run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "plan", "nope-dev"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 2
-    assert "allowed: a stack under stacks/ (aws-dev, aws-prod, azure-dev, gcp-dev)" in run.stderr
+    assert "allowed: a stack under stacks/ (aws-dev, aws-prod, azure-dev, gcp-dev, gcp-prod)" in run.stderr
 
 
 def test_layers_a_cloud_does_not_build_yet_fail_at_load():
-    config = stack_config("gcp-dev")
-    config["dragonfarm:breeding_ground"] = {**REACHABLE, "admins": ["user:ana@example.com"], "gpu_pools": {"train": {"gpu": "l4"}}}
-    assert errors(config) == ["s.yaml: dragonfarm:breeding_ground: got 'breeding_ground'; allowed: unset on gcp: the gcp blueprint "
-                              "does not build breeding_ground yet (built on: aws)"]
+    config = stack_config("azure-dev")
+    config["dragonfarm:barns"] = {"box": {"gpu": "t4"}}
+    assert errors(config) == ["s.yaml: dragonfarm:barns: got 'barns'; allowed: unset on azure: the azure blueprint "
+                              "does not build barns yet (built on: aws, gcp)"]
 
 
 def test_gcp_budget_needs_a_billing_account():
@@ -624,3 +624,81 @@ def test_offered_regions_are_known_regions_and_every_catalog_type_has_a_row():
     listed = {(r["cloud"], r["instance_type"]) for r in rows}
     assert {(i.cloud, i.instance_type) for i in catalog.all_instances()} <= listed
     assert {(i.cloud, i.instance_type) for i in catalog.cpu_instances()} <= listed
+
+
+# ---- GCP: what GKE and Compute Engine would refuse at deploy, refused at load ------------------------
+
+def gcp_bg(**pool) -> dict:
+    config = stack_config("gcp-dev")
+    config["dragonfarm:breeding_ground"]["gpu_pools"] = {"l4": {"gpu": "l4", **pool}}
+    return config
+
+
+def test_gcp_gpu_the_region_does_not_sell_is_refused():
+    # SkyPilot gcp/vms.csv (offered.csv): a3-highgpu-8g (8 x H100) has no us-east1 rows.
+    config = gcp_bg(gpu="h100", gpus_per_node=8)
+    config["dragonfarm:region"], config["dragonfarm:zones"] = "us-east1", ["us-east1-b"]
+    (line,) = errors(config)
+    assert line.startswith("s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.gpu: got 'h100'; allowed: a GPU offered in us-east1 "
+                           "(h100 x8: a3-highgpu-8g is offered in: asia-east1")
+
+
+def test_gcp_gpu_none_of_the_stack_zones_sells_is_refused():
+    # SkyPilot gcp/vms.csv: a2-ultragpu-1g (1 x A100 80GB) in us-central1-a and -c only.
+    config = gcp_bg(gpu="a100-80gb")
+    config["dragonfarm:zones"] = ["us-central1-b", "us-central1-f"]
+    (line,) = errors(config)
+    assert line == ("s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.gpu: got 'a100-80gb'; allowed: a GPU sold in the stack's zones "
+                    "(us-central1-b, us-central1-f): a2-ultragpu-1g is sold in us-central1-a, us-central1-c")
+
+
+def test_gcp_gpu_count_the_machine_family_lacks_is_refused():
+    # GCP GPU machine types: L4 comes as G2 with 1, 2, 4 or 8 GPUs; no 3.
+    (line,) = errors(gcp_bg(gpus_per_node=3))
+    assert line == "s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.gpus_per_node: got 3; allowed: one of 1, 2, 4, 8 for l4 on gcp"
+
+
+def test_gpu_pool_named_like_the_system_pool_is_refused():
+    config = stack_config("gcp-dev")
+    config["dragonfarm:breeding_ground"]["gpu_pools"] = {"system": {"gpu": "l4"}}
+    config["dragonfarm:usage"]["gpu_node_hours"] = {"system": 10}
+    (line,) = errors(config)
+    assert line == "s.yaml: dragonfarm:breeding_ground.gpu_pools.system: got 'system'; allowed: a pool name other than system (the system pool's)"
+
+
+def test_gcp_kubernetes_version_gke_no_longer_supports_is_refused():
+    # GKE release schedule: 1.34 left standard support on 2026-10-01.
+    config = stack_config("gcp-dev")
+    config["dragonfarm:breeding_ground"]["kubernetes_version"] = "1.34"
+    (line,) = errors(config)
+    assert line.startswith("s.yaml: dragonfarm:breeding_ground.kubernetes_version: got '1.34'; allowed: a version in gcp standard support")
+    assert "1.34 left standard support on 2026-10-01" in line
+
+
+def test_a_feature_older_versions_lack_is_refused():
+    from components.breeding_ground import versions
+
+    # GKE custom compute classes: Standard from 1.30.3-gke.1451000 (features.csv rounds up to the minor 1.31).
+    assert versions.feature_problem("gcp", "compute-class", "1.30") == \
+        "1.31 or newer on gcp: spot-with-fallback pools (a ComputeClass ties their spot and on-demand node pools) need it"
+    assert versions.feature_problem("gcp", "compute-class", "1.35") is None
+    assert versions.feature_problem("aws", "compute-class", "1.30") is None  # no such row: Karpenter needs none
+
+
+def test_gcp_group_as_team_member_and_efa_are_refused():
+    config = gcp_bg(efa=True)
+    config["dragonfarm:breeding_ground"]["teams"]["research"]["members"] = ["group:ml@example.com"]
+    lines = errors(config)
+    assert "s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.efa: got True; allowed: false on gcp: the gcp blueprint does not build " \
+           "GPU fabric networking (built on: aws)" in lines
+    assert any(line.startswith("s.yaml: dragonfarm:breeding_ground.teams.research.members[0]: got 'group:ml@example.com'; "
+                               "allowed: a user: or serviceAccount: principal") for line in lines)
+
+
+def test_pool_settings_gke_cannot_honour_are_refused_not_ignored():
+    config = gcp_bg(scale_down_after_minutes=5, expire_after_hours=72)
+    assert errors(config) == [
+        "s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.scale_down_after_minutes: got 5; allowed: unset on gcp (GKE's cluster "
+        "autoscaler has one cluster-wide scale-down delay; honoured on: aws)",
+        "s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.expire_after_hours: got 72; allowed: unset on gcp (GKE node pools have no "
+        "node expiry; node auto-upgrade replaces images; honoured on: aws)"]

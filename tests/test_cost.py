@@ -262,9 +262,10 @@ def test_a_farm_in_oregon_is_priced_from_oregons_rows(tmp_path):
 
 def test_cloud_nat_bills_its_ip_address_too():
     # Cloud NAT pricing page: 0.0014 per VM-hour (up to 32 VMs), 0.045 per GiB processed and 0.005 per NAT IP-hour.
-    # gcp-dev: no GPU node-hours in its usage profile, 100 GB through NAT, one auto-allocated IP.
+    # gcp-dev: every VM behind the NAT bills VM-hours: 300 GPU node-hours, one system node all month (730 h) and the
+    # dev box's 120 h; 100 GB through NAT; one auto-allocated IP.
     (nat,) = [l for l in estimate(planned("gcp-dev")).lines if l.type == "gcp:compute/routerNat:RouterNat"]
-    assert nat.monthly == pytest.approx(100 * 0.045 + 730 * 0.005, abs=0.01)
+    assert nat.monthly == pytest.approx((300 + 730 + 120) * 0.0014 + 100 * 0.045 + 730 * 0.005, abs=0.01)
 
 
 def test_log_groups_are_priced_from_the_usage_profile_and_listed_without_it(tmp_path):

@@ -105,8 +105,11 @@ def test_gcp_key_rotates_and_storage_agent_may_use_it():
     plan = planned("gcp-dev")
     (key,) = plan.of_type("gcp:kms/cryptoKey:CryptoKey")
     assert key.inputs["rotationPeriod"] == "7776000s"
-    (grant,) = plan.of_type("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
-    assert grant.inputs["member"].endswith("@gs-project-accounts.iam.gserviceaccount.com")
+    grants = plan.of_type("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    assert {g.inputs["role"] for g in grants} == {"roles/cloudkms.cryptoKeyEncrypterDecrypter"}
+    # Cloud Storage, Compute Engine and GKE service agents (bucket, disk and Secrets CMEK); nobody else.
+    assert sorted(g.inputs["member"].split("@")[1] for g in grants) == [
+        "compute-system.iam.gserviceaccount.com", "container-engine-robot.iam.gserviceaccount.com", "gs-project-accounts.iam.gserviceaccount.com"]
 
 
 def test_azure_network_denies_internet_inbound_and_nat_serves_nodes():

@@ -43,6 +43,8 @@ class BarnSpec(Spec):
             missing = catalog.not_offered(ctx.cloud, ctx.region, self.catalog_types(ctx.cloud))
             if missing:
                 yield Problem("gpu", self.gpu, f"a GPU offered in {ctx.region} ({self.gpu} x{self.gpus}: {missing})")
+            else:
+                yield from catalog.zone_problems(ctx.cloud, ctx.region, ctx.zones, self.catalog_types(ctx.cloud)[:1], self.gpus, "gpu", self.gpu)
 
     def catalog_types(self, cloud: str) -> list[str]:
         """Instance types with the box's GPUs, smallest first."""

@@ -41,7 +41,7 @@ from components.aws_iam import assume, deny_insecure_transport, policy, trough_p
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog, charts, versions
 from components.breeding_ground.gpu_stack import TEAM_SERVICE_ACCOUNT, GpuStack, gpu_tolerations
-from components.breeding_ground.spec import GPU_NODE_LABEL, POOL_LABEL, BreedingGroundSpec, Capacity, GpuPoolSpec
+from components.breeding_ground.spec import GPU_NODE_LABEL, POOL_LABEL, BreedingGroundSpec, Capacity, GpuPoolSpec, pool_labels
 
 SYSTEM_DISK_GB = 50
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -72,13 +72,6 @@ def system_ami_type(instance: catalog.CpuInstance) -> str:
     """The EKS AL2023 AMI type matching the instance's architecture (cpu_catalog.csv; an arm64 type on an
     x86_64 AMI never joins)."""
     return "AL2023_ARM_64_STANDARD" if instance.arch == "arm64" else "AL2023_x86_64_STANDARD"
-
-
-def pool_labels(key: str, pool: GpuPoolSpec) -> dict[str, str]:
-    """Node labels of every node of a GPU pool, whoever launches it (Karpenter or a warm node group)."""
-    return {POOL_LABEL: key, GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1], **pool.labels}
-
-
 
 
 def node_pool_spec(key: str, pool: GpuPoolSpec, node_class: str, region: str, zones: list[str]) -> dict[str, Any]:

@@ -12,6 +12,9 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
+
+from components.schema import Problem
 
 CATALOG_FILE = Path(__file__).with_name("gpu_catalog.csv")
 CPU_FILE = Path(__file__).with_name("cpu_catalog.csv")
@@ -131,3 +134,35 @@ def not_offered(cloud: str, region: str, types: list[str]) -> str | None:
     where = sorted({r for t in types for r in offered_in(cloud, t)})
     verb = "is" if len(types) == 1 else "are"
     return f"{', '.join(types)} {verb} offered in: {', '.join(where) or 'no region listed in offered.csv'}"
+
+
+ZONES_FILE = Path(__file__).with_name("offered_zones.csv")
+
+
+@lru_cache(maxsize=1)
+def _zones() -> dict[tuple[str, str, int, str], tuple[str, ...]]:
+    if not ZONES_FILE.exists():
+        return {}
+    with ZONES_FILE.open(newline="") as handle:
+        return {(row["cloud"], row["instance_type"], int(row["gpus"]), row["region"]): tuple(row["zones"].split())
+                for row in csv.DictReader(handle)}
+
+
+def zones_offering(cloud: str, instance_type: str, gpus: int, region: str) -> list[str] | None:
+    """The zones of `region` where `instance_type` with `gpus` GPUs is offered (offered_zones.csv), or None
+    when the file knows nothing about that type in that region. GCP sells each GPU in some zones of a
+    region only: a node pool or VM placed in another zone never gets one."""
+    found = _zones().get((cloud, instance_type, gpus, region))
+    return list(found) if found is not None else None
+
+
+def zone_problems(cloud: str, region: str, zones: tuple[str, ...] | list[str], types: list[str], gpus: int, path: str,
+                  value: object) -> Iterator[Problem]:
+    """A problem when none of `zones` sells the first of `types` offered in the region (what a pool or box
+    launches), per offered_zones.csv; nothing when the data says nothing."""
+    launched = in_region(cloud, region, types)[:1]
+    for instance_type in launched:
+        offering = zones_offering(cloud, instance_type, gpus, region)
+        if offering is not None and zones and not set(offering) & set(zones):
+            yield Problem(path, value, f"a GPU sold in the stack's zones ({', '.join(zones)}): {instance_type} is sold in "
+                                       f"{', '.join(offering) or 'no zone of ' + region}")

@@ -35,8 +35,9 @@ def unsupported(cloud: str, version: str) -> list[str]:
 # matrix: aws/karpenter-provider-aws hack/docs/compatibilitymatrix_gen/compatibility.yaml). The chart is
 # published from tag v1.14.1 (2026-08-20); its repository Chart.yaml carries the previous version until release.
 KARPENTER = Chart("oci://public.ecr.aws/karpenter/karpenter", "1.14.1", kubernetes=("1.26", "1.36"), clouds=("aws",))
-NVIDIA_DEVICE_PLUGIN = Chart("nvidia-device-plugin", "0.17.4", "https://nvidia.github.io/k8s-device-plugin")
-DCGM_EXPORTER = Chart("dcgm-exporter", "4.6.0", "https://nvidia.github.io/dcgm-exporter/helm-charts")
+# GKE runs its own NVIDIA device plugin and (managed DCGM metrics) DCGM exporter: not installed there.
+NVIDIA_DEVICE_PLUGIN = Chart("nvidia-device-plugin", "0.17.4", "https://nvidia.github.io/k8s-device-plugin", clouds=("aws", "azure"))
+DCGM_EXPORTER = Chart("dcgm-exporter", "4.6.0", "https://nvidia.github.io/dcgm-exporter/helm-charts", clouds=("aws", "azure"))
 KUEUE = Chart("oci://registry.k8s.io/kueue/charts/kueue", "0.14.4")
 AWS_EFA_DEVICE_PLUGIN = Chart("aws-efa-k8s-device-plugin", "0.5.14", "https://aws.github.io/eks-charts", clouds=("aws",))
 ALL = (KARPENTER, NVIDIA_DEVICE_PLUGIN, DCGM_EXPORTER, KUEUE, AWS_EFA_DEVICE_PLUGIN)

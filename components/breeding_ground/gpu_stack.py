@@ -25,6 +25,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core.v1 import Namespace, ResourceQuota, ServiceAccount
 from pulumi_kubernetes.helm.v3 import Release
 from pulumi_kubernetes.networking.v1 import NetworkPolicy, NetworkPolicySpecArgsDict
+from pulumi_kubernetes.rbac.v1 import RoleBinding, RoleRefArgsDict, SubjectArgsDict
 
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog, charts
@@ -126,25 +127,35 @@ def on_gpu_nodes(spec: BreedingGroundSpec, extra_tolerations: list[dict[str, str
 class GpuStack(FarmComponent):
     TOKEN = token("GpuStack")
 
-    def __init__(self, name: str, spec: BreedingGroundSpec, *, cloud: str, device_plugin: bool = True,
+    def __init__(self, name: str, spec: BreedingGroundSpec, *, cloud: str, device_plugin: bool = True, dcgm_exporter: bool = True,
                  extra_tolerations: list[dict[str, str]] | None = None,
+                 flavor_labels: dict[str, dict[str, str]] | None = None,
+                 flavor_tolerations: dict[str, list[dict[str, str]]] | None = None,
                  service_account_annotations: dict[str, dict[str, pulumi.Input[str]]] | None = None,
+                 namespace_editors: dict[str, list[SubjectArgsDict]] | None = None,
                  after: list[pulumi.Resource] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         """`after`: what the releases wait for (nodes to run on, pod networking, DNS): a component's
-        depends_on does not reach its children."""
+        depends_on does not reach its children. `device_plugin` / `dcgm_exporter`: off where the cloud runs
+        its own (GKE). `flavor_labels` / `flavor_tolerations`: per pool, node labels a Kueue flavor also
+        selects (Kueue injects them into admitted pods as a node selector) and taints it tolerates, beside
+        the pool label and the pool's taints. `namespace_editors`: per team, RBAC subjects bound to the
+        built-in `edit` ClusterRole in the team's namespace (where the cloud has no namespace-scoped access)."""
         super().__init__(name, opts)
         self.after = list(after or [])
         placement = on_gpu_nodes(spec, extra_tolerations)
         if device_plugin:
             self._release(name, "nvidia-device-plugin", "nvidia-device-plugin", charts.NVIDIA_DEVICE_PLUGIN, placement)
-        self._release(name, "dcgm-exporter", "gpu-monitoring", charts.DCGM_EXPORTER, {**placement, "serviceMonitor": {"enabled": False}})
+        if dcgm_exporter:
+            self._release(name, "dcgm-exporter", "gpu-monitoring", charts.DCGM_EXPORTER, {**placement, "serviceMonitor": {"enabled": False}})
         kueue = self._release(name, "kueue", "kueue-system", charts.KUEUE, {})
         after_kueue = self.child(depends_on=[kueue])
 
         flavors = spec.pool_order()  # Kueue tries a ClusterQueue's flavors in order: cheapest first
         for key in flavors:
             CustomResource(f"{name}-flavor-{key}", api_version=KUEUE_API, kind="ResourceFlavor", metadata={"name": key},
-                           spec={"nodeLabels": {POOL_LABEL: key}, "tolerations": pool_tolerations(spec.gpu_pools[key], extra_tolerations)},
+                           spec={"nodeLabels": {POOL_LABEL: key, **(flavor_labels or {}).get(key, {})},
+                                 "tolerations": pool_tolerations(spec.gpu_pools[key], [*(extra_tolerations or []),
+                                                                                       *(flavor_tolerations or {}).get(key, [])])},
                            opts=after_kueue)
         resources = covered_resources(spec)
         quotas = queue_quotas(spec, cloud)
@@ -187,6 +198,12 @@ class GpuStack(FarmComponent):
             NetworkPolicy(f"{name}-team-{team}-ingress-same-namespace", metadata={"name": "ingress-same-namespace-only", "namespace": team},
                           spec=same_namespace_only,
                           opts=self.child(depends_on=[ns], aliases=[pulumi.Alias(name=f"{name}-team-{team}-default-deny")]))
+            editors = (namespace_editors or {}).get(team)
+            if editors:
+                edit: RoleRefArgsDict = {"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}
+                RoleBinding(f"{name}-team-{team}-edit", metadata={"name": "team-members-edit", "namespace": team},
+                            role_ref=edit,
+                            subjects=editors, opts=in_ns)
             ServiceAccount(f"{name}-team-{team}-workload",
                            metadata={"name": TEAM_SERVICE_ACCOUNT, "namespace": team, "annotations": annotations.get(team, {})},
                            opts=in_ns)

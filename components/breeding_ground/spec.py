@@ -43,6 +43,11 @@ GPU_TAINT = Taint(key="nvidia.com/gpu", value="true", effect="NoSchedule")
 # only make sense on GPU nodes select GPU_NODE_LABEL, Kueue flavors select POOL_LABEL.
 GPU_NODE_LABEL = ("nvidia.com/gpu.present", "true")
 POOL_LABEL = "dragonfarm.io/pool"
+# The capacity a node was bought as (spot / on-demand), set by the farm where a node group has one capacity
+# type (GKE and AKS node pools): GKE labels only spot nodes (cloud.google.com/gke-spot) and AKS only spot
+# pools, so an on-demand node could not be selected by a cloud label. Karpenter labels its nodes itself
+# (karpenter.sh/capacity-type), as one NodePool may launch either.
+CAPACITY_LABEL = "dragonfarm.io/capacity"
 # Kueue v1beta1 ClusterQueue: a resource group lists at most 64 flavors (kubebuilder MaxItems=64 on
 # ResourceGroup.Flavors, kubernetes-sigs/kueue apis/kueue/v1beta1/clusterqueue_types.go, tag v0.14.4).
 MAX_GPU_POOLS = 64
@@ -98,6 +103,15 @@ class GpuPoolSpec(Spec):
             missing = catalog.not_offered(ctx.cloud, ctx.region, self.catalog_types(ctx.cloud))
             if missing:
                 yield Problem("gpu", self.gpu, f"a GPU offered in {ctx.region} ({self.gpu} x{self.gpus_per_node}: {missing})")
+            else:
+                yield from catalog.zone_problems(ctx.cloud, ctx.region, ctx.zones, self.catalog_types(ctx.cloud), self.gpus_per_node, "gpu", self.gpu)
+        for setting, clouds in POOL_SETTINGS_BUILT.items():
+            if setting in self.model_fields_set and ctx.cloud not in clouds:
+                yield Problem(setting, getattr(self, setting),
+                              f"unset on {ctx.cloud} ({POOL_SETTING_WHY[setting]}; honoured on: {', '.join(sorted(clouds))})")
+        if self.efa and ctx.cloud not in FABRIC_BUILT:
+            yield Problem("efa", True, f"false on {ctx.cloud}: the {ctx.cloud} blueprint does not build GPU fabric networking "
+                                       f"(built on: {', '.join(sorted(FABRIC_BUILT))})")
         if self.min_nodes > self.max_nodes:
             yield Problem("min_nodes", self.min_nodes, f"at most max_nodes ({self.max_nodes})")
         elif self.min_nodes > 0 and self.efa:
@@ -114,6 +128,12 @@ class GpuPoolSpec(Spec):
             yield Problem("capacity_reservation_id", self.capacity_reservation_id, RESERVATION_IDS[ctx.cloud][1])
         if self.capacity_reservation_id is not None and self.capacity is not Capacity.on_demand:
             yield Problem("capacity_reservation_id", self.capacity_reservation_id, "only with capacity: on-demand (reservations are on-demand capacity)")
+
+
+def pool_labels(key: str, pool: GpuPoolSpec, capacity: str | None = None) -> dict[str, str]:
+    """Node labels of every node of a GPU pool, whoever launches it: the pool (what Kueue flavors select),
+    the GPU marker (what GPU DaemonSets select), the capacity where the node group has one, the pool's own."""
+    return {POOL_LABEL: key, GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1], **({CAPACITY_LABEL: capacity} if capacity else {}), **pool.labels}
 
 
 class SystemPoolSpec(Spec):
@@ -184,12 +204,18 @@ class BreedingGroundSpec(Spec):
             allowed = versions.problem(ctx.cloud, self.kubernetes_version)
             if allowed is not None:
                 yield Problem("kubernetes_version", self.kubernetes_version, allowed)
+        for feature in self.features():
+            needs = versions.feature_problem(ctx.cloud, feature, self.version(ctx.cloud))
+            if needs is not None:
+                yield Problem("kubernetes_version", self.version(ctx.cloud), needs)
         yield from self._access_problems(ctx)
         for problem in self.system_pool.problems(ctx):
             yield problem.under("system_pool")
         if len(self.gpu_pools) > MAX_GPU_POOLS:
             yield Problem("gpu_pools", f"{len(self.gpu_pools)} pools", f"at most {MAX_GPU_POOLS}: each pool is a Kueue flavor of every team's ClusterQueue resource group")
         for key, pool in self.gpu_pools.items():
+            if key in RESERVED_POOL_KEYS:
+                yield Problem(f"gpu_pools.{key}", key, f"a pool name other than {', '.join(sorted(RESERVED_POOL_KEYS))} (the system pool's)")
             for problem in pool.problems(ctx):
                 yield problem.under(f"gpu_pools.{key}")
         shares = self.gpu_shares()
@@ -203,8 +229,18 @@ class BreedingGroundSpec(Spec):
                               f"at most {got}: what its pools ({', '.join(team.pools or self.pool_order())}) have left after the teams "
                               f"served before it; the teams' guaranteed GPUs must fit in what the pools supply ({self.total_gpus})")
             yield from principal_problems(ctx.cloud, f"teams.{key}.members", team.members)
+            if ctx.cloud in MEMBER_RULES:
+                pattern, what = MEMBER_RULES[ctx.cloud]
+                for i, member in enumerate(team.members):
+                    if member.startswith("group:"):
+                        yield Problem(f"teams.{key}.members[{i}]", member, what)
             if key in RESERVED_NAMESPACES or key.startswith("kube-"):
                 yield Problem(f"teams.{key}", key, "a team name that is not a namespace the cluster already has (default, kube-*)")
+
+    def features(self) -> list[str]:
+        """Cluster features the stack relies on (features.csv gives each cloud's minimum version)."""
+        fallback = any(p.capacity is Capacity.spot_with_fallback for p in self.gpu_pools.values())
+        return (["compute-class"] if fallback else []) + (["managed-dcgm"] if self.gpu_pools else [])
 
     def pool_order(self) -> list[str]:
         """GPU pools in the order quotas are taken from them (and Kueue tries them): cheapest capacity first, then by name."""
@@ -263,6 +299,21 @@ class BreedingGroundSpec(Spec):
                 yield Problem(f"public_endpoint_cidrs[{i}]", str(cidr), "your runners' public CIDRs: this is a documentation range "
                                                                         "(RFC 5737) that no real machine has")
 
+
+# Clouds whose blueprint wires a GPU fabric (AWS EFA interfaces and device plugin). GCP GPUDirect needs
+# multi-network node pools and Azure InfiniBand its own drivers: not built.
+FABRIC_BUILT = frozenset({"aws"})
+# Pool settings only some clouds' autoscalers take per pool: set elsewhere they would be ignored.
+POOL_SETTINGS_BUILT = {"scale_down_after_minutes": frozenset({"aws"}), "expire_after_hours": frozenset({"aws"})}
+POOL_SETTING_WHY = {"scale_down_after_minutes": "GKE's cluster autoscaler has one cluster-wide scale-down delay",
+                    "expire_after_hours": "GKE node pools have no node expiry; node auto-upgrade replaces images"}
+# GPU pool keys that would collide with the system pool (its node pool name and pool label).
+RESERVED_POOL_KEYS = frozenset({"system"})
+# Team members get namespace-scoped access through Kubernetes RBAC on GKE, where a Google group is a
+# subject only with Google Groups for RBAC (not configured by the farm): users and service accounts only.
+MEMBER_RULES = {"gcp": (r"(user|serviceAccount):[^@\s]+@[^@\s]+\.[^@\s]+",
+                        "a user: or serviceAccount: principal (namespace access is Kubernetes RBAC, which sees a Google group only "
+                        "with Google Groups for RBAC; make a group an admin or list its members)")}
 
 # What each cloud takes as a capacity reservation id (EC2: cr- and 17 hex digits).
 RESERVATION_IDS = {

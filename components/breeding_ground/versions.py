@@ -104,3 +104,18 @@ def problem(cloud: str, version: str, today: date | None = None) -> str | None:
 def required_addons(cloud: str) -> set[str]:
     """Every add-on (and node image, `node-ami`) pinned for any version of `cloud`: each version needs them all."""
     return {addon for (c, _), pinned in _addons().items() if c == cloud for addon in pinned}
+
+
+@lru_cache(maxsize=1)
+def _features() -> dict[tuple[str, str], tuple[str, str]]:
+    with (HERE / "features.csv").open(newline="") as handle:
+        return {(row["cloud"], row["feature"]): (row["first_minor"], row["needed_for"]) for row in csv.DictReader(handle)}
+
+
+def feature_problem(cloud: str, feature: str, version: str) -> str | None:
+    """None when Kubernetes `version` on `cloud` has `feature` (features.csv; a cloud without a row for it
+    needs no minimum); otherwise what is allowed."""
+    row = _features().get((cloud, feature))
+    if row is None or _minor(version) >= _minor(row[0]):
+        return None
+    return f"{row[0]} or newer on {cloud}: {row[1]} need it"

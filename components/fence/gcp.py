@@ -7,7 +7,7 @@ across zones itself). The Cloud Storage service agent is granted the key so buck
 from __future__ import annotations
 
 import pulumi
-from pulumi_gcp import compute, kms, projects, storage
+from pulumi_gcp import compute, kms, organizations, projects, storage
 
 from components.base import FarmComponent, token
 from components.fence.spec import FenceSpec, NatMode, subnet_plan
@@ -54,7 +54,9 @@ class GcpFence(FarmComponent):
     services_range: str = "services"
 
     def __init__(self, name: str, spec: FenceSpec, *, project: str, region: str, environment: str,
-                 protect_data: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
+                 protect_data: bool = False, vm_schedules: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
+        """`vm_schedules`: let Compute Engine's service agent start and stop VMs, which instance schedules
+        (a dev box's nightly stop) run as."""
         super().__init__(name, opts, protect_data)
         # A fresh project has none of the APIs the farm uses: enable them first (every child of the fence, and
         # the other layers, wait for them), and keep them on when the stack is destroyed (other workloads of the
@@ -62,6 +64,15 @@ class GcpFence(FarmComponent):
         self.services = [projects.Service(f"{name}-api-{api.split('.')[0]}", project=project, service=api, disable_on_destroy=False,
                                           opts=self.child()) for api in REQUIRED_APIS]
         self.inherited_deps = [*self.inherited_deps, *self.services]
+        self.vm_schedule_grants: list[pulumi.Resource] = []
+        if vm_schedules:
+            # Compute Engine runs instance schedules as its service agent, which needs compute.instances.start and
+            # .stop ("Scheduling a VM instance to start and stop"); attaching a schedule to a VM before that fails
+            # with 412. One project-level grant to Google's agent; barns wait for the fence.
+            number = organizations.get_project_output(project_id=project, opts=self.invoke()).number
+            self.vm_schedule_grants.append(projects.IAMMember(
+                f"{name}-vm-schedules", project=project, role="roles/compute.instanceAdmin.v1",
+                member=number.apply(lambda n: f"serviceAccount:service-{n}@compute-system.iam.gserviceaccount.com"), opts=self.child()))
         self.key_id = self._key(name, project, region) if spec.existing_key_id is None else pulumi.Output.from_input(spec.existing_key_id)
         if spec.existing_network is not None:
             self.network_id = pulumi.Output.from_input(spec.existing_network.network_id)
@@ -81,11 +92,18 @@ class GcpFence(FarmComponent):
         # every version and stops rotation, so an adopted key could encrypt nothing).
         key = kms.CryptoKey(f"{name}-key", name=key_name, key_ring=ring.id, purpose="ENCRYPT_DECRYPT",
                             rotation_period=KEY_ROTATION, deletion_policy="ABANDON", opts=self.stateful(import_=key_id))
-        agent = storage.get_project_service_account_output(project=project, opts=self.invoke())
-        grant = kms.CryptoKeyIAMMember(f"{name}-key-gcs", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-                               member=agent.email_address.apply(lambda email: f"serviceAccount:{email}"), opts=self.child())
-        # Hand out the key id only once the grant exists: a bucket created earlier fails on CMEK.
-        return pulumi.Output.all(key.id, grant.etag).apply(lambda parts: str(parts[0]))
+        gcs = storage.get_project_service_account_output(project=project, opts=self.invoke()).email_address
+        number = organizations.get_project_output(project_id=project, opts=self.invoke()).number
+        # The service agents that encrypt with the farm key: Cloud Storage (bucket CMEK), Compute Engine (node
+        # and dev-box boot disks: "Protect resources by using Cloud KMS keys", grant the Compute Engine service
+        # agent) and GKE (application-layer Secrets encryption: grant the Kubernetes Engine service agent).
+        agents = {"gcs": gcs.apply(lambda email: f"serviceAccount:{email}"),
+                  "compute": number.apply(lambda n: f"serviceAccount:service-{n}@compute-system.iam.gserviceaccount.com"),
+                  "gke": number.apply(lambda n: f"serviceAccount:service-{n}@container-engine-robot.iam.gserviceaccount.com")}
+        grants = [kms.CryptoKeyIAMMember(f"{name}-key-{agent}", crypto_key_id=key.id, role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                                         member=member, opts=self.child()) for agent, member in agents.items()]
+        # Hand out the key id only once the grants exist: a bucket, disk or cluster created earlier fails on CMEK.
+        return pulumi.Output.all(key.id, *[g.etag for g in grants]).apply(lambda parts: str(parts[0]))
 
     def _network(self, name: str, spec: FenceSpec, project: str, region: str, nat: NatMode) -> None:
         network = compute.Network(f"{name}-vpc", name=f"{name}-vpc", project=project, auto_create_subnetworks=False,
