@@ -524,6 +524,7 @@ USAGE_BASED = {
     "azure-native:keyvault:Key": "per key operation",
     "azure-native:privatedns:VirtualNetworkLink": "per DNS query",
     "gcp:pubsub/topic:Topic": "per message volume (first 10 GB a month free)",
+    "gcp:logging/projectBucketConfig:ProjectBucketConfig": "log ingestion and storage beyond 30 days, per GB (not in the usage profile)",
     "gcp:cloudfunctionsv2/function:Function": "per invocation and compute time (first 2 million invocations a month free)",
     "gcp:storage/bucketObject:BucketObject": "stored in its bucket (the hard stop's source: kilobytes)",
 }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
+import pytest
+
 from components.fence.spec import subnet_plan
 from tests.conftest import plan_config, planned, stack_config
 
@@ -110,6 +112,14 @@ def test_gcp_key_rotates_and_storage_agent_may_use_it():
     # Cloud Storage, Compute Engine and GKE service agents (bucket, disk and Secrets CMEK); nobody else.
     assert sorted(g.inputs["member"].split("@")[1] for g in grants) == [
         "compute-system.iam.gserviceaccount.com", "container-engine-robot.iam.gserviceaccount.com", "gs-project-accounts.iam.gserviceaccount.com"]
+
+
+@pytest.mark.parametrize("stack, days", [("gcp-dev", 90), ("gcp-prod", 365)])
+def test_gcp_logs_are_kept_log_retention_days(stack, days):
+    # Flow logs and GKE logs go to the project's _Default bucket (Cloud Logging default 30 days): the stack's
+    # retention is set there (gcp-prod asks 365; gcp-dev keeps the spec default, 90).
+    (bucket,) = planned(stack).of_type("gcp:logging/projectBucketConfig:ProjectBucketConfig")
+    assert (bucket.inputs["bucketId"], bucket.inputs["location"], bucket.inputs["retentionDays"]) == ("_Default", "global", days)
 
 
 def test_azure_network_denies_internet_inbound_and_nat_serves_nodes():

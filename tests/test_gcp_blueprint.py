@@ -307,3 +307,28 @@ def test_urns_do_not_move_when_unrelated_settings_change(tmp_path):
     config["dragonfarm:breeding_ground"]["gpu_pools"]["infer"]["max_nodes"] = 12
     config["dragonfarm:breeding_ground"]["teams"]["newteam"] = {"gpu_quota": 2}
     assert urns(plan_config(config, tmp_path, name="gcp-prod")) == before
+
+
+def test_the_identity_running_pulumi_up_must_be_an_admin():
+    import pulumi
+
+    from blueprints import build
+    from blueprints.config import load_farm
+    from dragonfarm.plan import record
+
+    # The Kubernetes provider waits for the admins' IAM grants (and for the deployer check).
+    plan = planned("gcp-dev")
+    (provider,) = plan.of_type("pulumi:providers:kubernetes")
+    admin = next(r for r in plan.of_type("gcp:projects/iAMMember:IAMMember") if r.inputs["role"] == "roles/container.admin")
+    assert admin.urn in provider.dependsOn
+    farm = load_farm(stack_config("gcp-dev"), source="gcp-dev")
+    with pytest.raises(pulumi.RunError) as info:
+        record(lambda: build(farm), cloud="gcp", region="us-central1", project="dfarm-ml-dev", stack="gcp-dev",
+               caller="someone-else@example.com")
+    assert str(info.value) == (
+        "dragonfarm:breeding_ground.admins: got user:ml-platform-admin@example.com; allowed: a list including the identity running "
+        "pulumi up (someone-else@example.com): the cluster admits only listed admins, and the program installs the in-cluster stack "
+        "as that identity")
+    # An admin group may hold the deployer (IAM decides): not refused.
+    from components.breeding_ground.gcp import checked_deployer
+    assert checked_deployer("ci@p.iam.gserviceaccount.com", ["group:admins@example.com"]) == "ci@p.iam.gserviceaccount.com"

@@ -7,7 +7,7 @@ across zones itself). The Cloud Storage service agent is granted the key so buck
 from __future__ import annotations
 
 import pulumi
-from pulumi_gcp import compute, kms, organizations, projects, storage
+from pulumi_gcp import compute, kms, logging, organizations, projects, storage
 
 from components.base import FarmComponent, token
 from components.fence.spec import FenceSpec, NatMode, subnet_plan
@@ -73,6 +73,11 @@ class GcpFence(FarmComponent):
             self.vm_schedule_grants.append(projects.IAMMember(
                 f"{name}-vm-schedules", project=project, role="roles/compute.instanceAdmin.v1",
                 member=number.apply(lambda n: f"serviceAccount:service-{n}@compute-system.iam.gserviceaccount.com"), opts=self.child()))
+        # Flow logs, GKE control-plane and audit logs land in the project's _Default log bucket: it keeps them
+        # log_retention_days (Cloud Logging default 30; "Configure log buckets": retention 1-3650 days). The
+        # bucket is the project's own: `pulumi destroy` leaves it, with its retention.
+        logging.ProjectBucketConfig(f"{name}-log-retention", project=project, location="global", bucket_id="_Default",
+                                    retention_days=spec.log_retention_days, opts=self.child())
         self.key_id = self._key(name, project, region) if spec.existing_key_id is None else pulumi.Output.from_input(spec.existing_key_id)
         if spec.existing_network is not None:
             self.network_id = pulumi.Output.from_input(spec.existing_network.network_id)

@@ -95,7 +95,7 @@ class FenceSpec(Spec):
     flow_logs: bool = True
     """Record network flow logs."""
     log_retention_days: int = 90
-    """Retention of flow logs and control-plane logs, in days (a CloudWatch-accepted value)."""
+    """Retention of flow logs and control-plane logs, in days (a CloudWatch-accepted value; GCP: the project's _Default log bucket)."""
     existing_network: ExistingNetwork | None = None
     """Use this network instead of creating one (then cidr must not be set)."""
     existing_key_id: str | None = None
