@@ -71,3 +71,19 @@ def test_an_invalid_label_is_caught():
     for bad in ({"dragonfarm.io/pool": "a" * 64}, {"dragonfarm.io/pool": "Ends-"}, {"bad key": "x"}, {"-x": "y"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+@pytest.mark.parametrize("stack", ["aws-dev", "gcp-prod"])
+def test_kueue_holds_unlabelled_jobs_in_team_namespaces_only(stack):
+    # kueue v0.14.4 apis/config/v1beta1/configuration_types.go: manageJobsWithoutQueueName suspends jobs without the
+    # queue label; managedJobsNamespaceSelector limits that to matching namespaces. The chart renders the YAML string
+    # into its manager ConfigMap (charts/kueue/templates/manager/manager-config.yaml, `fromYaml`).
+    (release,) = [r for r in planned(stack).of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "kueue"]
+    config = yaml.safe_load(release.inputs["values"]["managerConfig"]["controllerManagerConfigYaml"])
+    assert (config["apiVersion"], config["kind"]) == ("config.kueue.x-k8s.io/v1beta1", "Configuration")
+    assert config["manageJobsWithoutQueueName"] is True
+    assert config["managedJobsNamespaceSelector"] == {"matchExpressions": [{"key": "dragonfarm.io/team", "operator": "Exists"}]}
+    # The chart's service ports: webhook 9443, metrics 8443, health 8081 (values.yaml at v0.14.4).
+    assert (config["webhook"]["port"], config["metrics"]["bindAddress"], config["health"]["healthProbeBindAddress"]) == (9443, ":8443", ":8081")
+    teams = [r for r in planned(stack).of_type("kubernetes:core/v1:Namespace") if "dragonfarm.io/team" in r.inputs["metadata"]["labels"]]
+    assert teams and "kube-system" not in {t.inputs["metadata"]["name"] for t in teams}

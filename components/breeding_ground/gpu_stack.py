@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import yaml
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core.v1 import Namespace, ResourceQuota, ServiceAccount
 from pulumi_kubernetes.helm.v3 import Release
@@ -43,6 +44,24 @@ TEAM_SERVICE_ACCOUNT = "workload"
 POD_SECURITY = {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted",
                 "pod-security.kubernetes.io/audit": "restricted"}
 MAX_HELM_RELEASE_NAME = 53  # Helm's own limit (helm/helm pkg/chartutil ValidateReleaseName)
+TEAM_LABEL = "dragonfarm.io/team"
+
+
+def kueue_configuration() -> dict[str, object]:
+    """Kueue's manager configuration (config.kueue.x-k8s.io/v1beta1 Configuration, kueue v0.14.4
+    apis/config/v1beta1/configuration_types.go), the chart's defaults for ports and leader election, plus:
+    a Job in a team namespace without a queue label is suspended and never started
+    (manageJobsWithoutQueueName, limited to team namespaces by managedJobsNamespaceSelector), so a
+    forgotten label cannot bypass the team's quota; other namespaces are untouched."""
+    return {
+        "apiVersion": "config.kueue.x-k8s.io/v1beta1", "kind": "Configuration",
+        "health": {"healthProbeBindAddress": ":8081"}, "metrics": {"bindAddress": ":8443"}, "webhook": {"port": 9443},
+        "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
+        "manageJobsWithoutQueueName": True,
+        "managedJobsNamespaceSelector": {"matchExpressions": [{"key": TEAM_LABEL, "operator": "Exists"}]},
+        "integrations": {"frameworks": ["batch/job", "jobset.x-k8s.io/jobset", "kubeflow.org/mpijob", "kubeflow.org/pytorchjob",
+                                        "ray.io/rayjob", "ray.io/raycluster", "trainer.kubeflow.org/trainjob"]},
+    }
 
 
 @dataclass(frozen=True)
@@ -147,7 +166,8 @@ class GpuStack(FarmComponent):
             self._release(name, "nvidia-device-plugin", "nvidia-device-plugin", charts.NVIDIA_DEVICE_PLUGIN, placement)
         if dcgm_exporter:
             self._release(name, "dcgm-exporter", "gpu-monitoring", charts.DCGM_EXPORTER, {**placement, "serviceMonitor": {"enabled": False}})
-        kueue = self._release(name, "kueue", "kueue-system", charts.KUEUE, {})
+        kueue = self._release(name, "kueue", "kueue-system", charts.KUEUE,
+                              {"managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(kueue_configuration(), sort_keys=False)}})
         after_kueue = self.child(depends_on=[kueue])
 
         flavors = spec.pool_order()  # Kueue tries a ClusterQueue's flavors in order: cheapest first
@@ -180,7 +200,7 @@ class GpuStack(FarmComponent):
                            spec=queue_spec, opts=after_kueue)
         annotations = service_account_annotations or {}
         for team, team_spec in spec.teams.items():
-            ns = Namespace(f"{name}-team-{team}", metadata={"name": team, "labels": {"dragonfarm.io/team": team, **POD_SECURITY}},
+            ns = Namespace(f"{name}-team-{team}", metadata={"name": team, "labels": {TEAM_LABEL: team, **POD_SECURITY}},
                            opts=self.child())
             in_ns = self.child(depends_on=[ns])
             CustomResource(f"{name}-team-{team}-queue", api_version=KUEUE_API, kind="LocalQueue",
