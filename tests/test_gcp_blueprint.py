@@ -259,9 +259,16 @@ def test_hard_stop_function_listens_to_the_budget_topic_and_stops_pools_and_boxe
     env = function.inputs["serviceConfig"]["environmentVariables"]
     assert json.loads(env["NODE_POOLS"]) == ["projects/dfarm-ml-dev/locations/us-central1-a/clusters/dfarm-gcp-dev-cluster/nodePools/l4"]
     assert json.loads(env["INSTANCES"]) == ["projects/dfarm-ml-dev/zones/us-central1-a/instances/dfarm-gcp-dev-devbox"]
-    roles = {r.inputs["role"] for r in plan.of_type("gcp:projects/iAMMember:IAMMember") if "hard-stop" in r.name}
-    assert roles == {"roles/container.clusterAdmin", "roles/cloudbuild.builds.builder"}
-    assert "roles/resourcemanager.projectBillingManager" not in roles and "roles/billing.admin" not in roles
+    grants = {r.inputs["role"]: r.inputs for r in plan.of_type("gcp:projects/iAMMember:IAMMember") if "hard-stop" in r.name}
+    assert set(grants) == {"roles/container.clusterAdmin", "roles/cloudbuild.builds.builder", "roles/compute.instanceAdmin.v1"}
+    # The dev box grant holds for that box only (an IAM condition on resource.name).
+    assert grants["roles/compute.instanceAdmin.v1"]["condition"]["expression"] == \
+        'resource.name == "projects/dfarm-ml-dev/zones/us-central1-a/instances/dfarm-gcp-dev-devbox"'
+    # Pub/Sub's service agent mints the push token as the runner (Eventarc docs: needed on projects from before 2021-04-08).
+    (token,) = [r for r in plan.of_type("gcp:serviceaccount/iAMMember:IAMMember") if r.name.endswith("-pubsub-token")]
+    assert token.inputs["role"] == "roles/iam.serviceAccountTokenCreator"
+    assert token.inputs["member"] == "serviceAccount:service-424242424242@gcp-sa-pubsub.iam.gserviceaccount.com"
+    assert "roles/resourcemanager.projectBillingManager" not in grants and "roles/billing.admin" not in grants
 
 
 def test_hard_stop_function_acts_only_at_or_over_budget():

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 import pulumi
-from pulumi_gcp import billing, cloudfunctionsv2, cloudrunv2, compute, monitoring, organizations, projects, pubsub, serviceaccount, storage
+from pulumi_gcp import billing, cloudfunctionsv2, cloudrunv2, monitoring, organizations, projects, pubsub, serviceaccount, storage
 
 from components.base import FarmComponent, token
 from components.ledger.spec import LedgerSpec
@@ -108,10 +108,23 @@ class GcpLedger(FarmComponent):
                                          project=project, display_name=f"{farm} budget hard stop: build", opts=self.child())
         grants: list[pulumi.Resource] = [projects.IAMMember(f"{name}-hard-stop-pools", project=project, role=POOL_ADMIN_ROLE, member=runner.member, opts=self.child()),
                   projects.IAMMember(f"{name}-hard-stop-build", project=project, role=BUILDER_ROLE, member=builder.member, opts=self.child())]
+        # Stopping the dev boxes: a project grant conditioned on each box's name (IAM conditions on resource.name),
+        # not an instance-level binding, which a replaced instance would silently lose.
         for zone, instance in instances:
-            grants.append(compute.InstanceIAMMember(f"{name}-hard-stop-{instance}", project=project, zone=zone,
-                                                    instance_name=instance, role="roles/compute.instanceAdmin.v1", member=runner.member,
-                                                    opts=self.child()))
+            grants.append(projects.IAMMember(
+                f"{name}-hard-stop-{instance}", project=project, role="roles/compute.instanceAdmin.v1", member=runner.member,
+                condition={"title": f"only {instance}", "expression": f'resource.name == "projects/{project}/zones/{zone}/instances/{instance}"'},
+                opts=self.child()))
+        # Service agents the trigger needs (Eventarc "Roles and permissions for Cloud Run functions targets"): Eventarc's
+        # own, made now rather than lazily (the first deploy otherwise fails while it propagates), with its role; and
+        # Pub/Sub's, which mints the push token as the runner (needed on projects from before April 2021).
+        number = organizations.get_project_output(project_id=project, opts=self.invoke()).number
+        eventarc = projects.ServiceIdentity(f"{name}-eventarc-agent", project=project, service="eventarc.googleapis.com", opts=after)
+        grants.append(projects.IAMMember(f"{name}-eventarc-agent", project=project, role="roles/eventarc.serviceAgent",
+                                         member=eventarc.member, opts=self.child()))
+        grants.append(serviceaccount.IAMMember(
+            f"{name}-hard-stop-pubsub-token", service_account_id=runner.name, role="roles/iam.serviceAccountTokenCreator",
+            member=number.apply(lambda n: f"serviceAccount:service-{n}@gcp-sa-pubsub.iam.gserviceaccount.com"), opts=self.child()))
         bucket = storage.Bucket(f"{name}-hard-stop-source", name=f"{farm}-hard-stop-{hashlib.sha256(project.encode()).hexdigest()[:8]}",
                                 project=project, location=region.upper(), uniform_bucket_level_access=True,
                                 public_access_prevention="enforced", force_destroy=True,

@@ -28,23 +28,36 @@ COMPUTE = "https://compute.googleapis.com/compute/v1/"
 
 
 def wait(session: AuthorizedSession, pool: str, operation: dict, timeout: float = 120) -> None:
-    """Wait for a GKE operation: a node pool takes one change at a time."""
+    """Wait for a GKE operation on a pool; raise if it does not finish in time."""
     name = operation.get("name", "")
     location = pool.split("/clusters/")[0]
     deadline = time.monotonic() + timeout
-    while operation.get("status") != "DONE" and time.monotonic() < deadline:
+    while operation.get("status") != "DONE":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"operation {name} on {pool} still {operation.get('status')}")
         time.sleep(5)
         operation = session.get(f"{CONTAINER}{location}/operations/{name}").json()
 
 
-def stop_pool(session: AuthorizedSession, pool: str) -> None:
+def call(session: AuthorizedSession, pool: str, verb: str, body: dict, deadline: float) -> None:
+    """POST a node pool change, retrying while the cluster is busy with another operation (400
+    FAILED_PRECONDITION: the autoscaler, an upgrade or this function's previous call), then wait for it."""
+    delay = 5.0
+    while True:
+        response = session.post(f"{CONTAINER}{pool}:{verb}", json=body)
+        if response.ok:
+            wait(session, pool, response.json(), timeout=max(10.0, deadline - time.monotonic()))
+            return
+        if response.status_code != 400 or "FAILED_PRECONDITION" not in response.text or time.monotonic() + delay > deadline:
+            response.raise_for_status()
+        time.sleep(delay)
+        delay = min(delay * 2, 60.0)
+
+
+def stop_pool(session: AuthorizedSession, pool: str, deadline: float) -> None:
     """Autoscaling off, then zero nodes (the autoscaler would otherwise add nodes back for pending pods)."""
-    response = session.post(f"{CONTAINER}{pool}:setAutoscaling", json={"autoscaling": {"enabled": False}})
-    response.raise_for_status()
-    wait(session, pool, response.json())
-    response = session.post(f"{CONTAINER}{pool}:setSize", json={"nodeCount": 0})
-    response.raise_for_status()
-    wait(session, pool, response.json(), timeout=60)  # the next pool's call may need the cluster free
+    call(session, pool, "setAutoscaling", {"autoscaling": {"enabled": False}}, deadline)
+    call(session, pool, "setSize", {"nodeCount": 0}, deadline)
 
 
 def stop_instance(session: AuthorizedSession, instance: str) -> None:
@@ -60,9 +73,12 @@ def hard_stop(event) -> None:  # noqa: ANN001 - a CloudEvent
     credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
     session = AuthorizedSession(credentials)
     failures = []
-    for pool in json.loads(os.environ.get("NODE_POOLS", "[]")):
+    # The function may run 540 s: leave a margin, and spread it over the pools.
+    pools = json.loads(os.environ.get("NODE_POOLS", "[]"))
+    start = time.monotonic()
+    for i, pool in enumerate(pools):
         try:
-            stop_pool(session, pool)
+            stop_pool(session, pool, deadline=start + 480 * (i + 1) / len(pools))
             print(f"scaled to zero: {pool}")
         except Exception as exc:  # noqa: BLE001 - stop what can be stopped, report the rest
             failures.append(f"{pool}: {exc}")
@@ -73,4 +89,6 @@ def hard_stop(event) -> None:  # noqa: ANN001 - a CloudEvent
         except Exception as exc:  # noqa: BLE001
             failures.append(f"{instance}: {exc}")
     if failures:
+        # Raised, so the failure shows in the function's logs and error reporting; the next budget
+        # notification (several a day) runs the stop again.
         raise RuntimeError("hard stop incomplete: " + "; ".join(failures))
