@@ -392,6 +392,18 @@ class Pricer:
         cost = float(gb) * self.fee("logs_ingest") + kept * self.fee("logs_storage")
         return Priced(monthly=cost, detail=f"{float(gb):g} GB in, {kept:,.0f} GB kept ({days} days)")
 
+    def gcp_log_bucket(self, r: PlannedResource) -> Priced:
+        """The project's _Default log bucket: flow logs and GKE logs ingested (after the free allowance per
+        project) and kept beyond the 30 days Cloud Logging keeps for free."""
+        use = self.usage.get("log_ingest_gb") or {}
+        if not use:
+            raise Unmodelled("log ingestion and retention per GB: set usage.log_ingest_gb.flow_logs and .control_plane to price it")
+        gb = sum(float(v) for v in use.values())
+        days = float(r.inputs.get("retentionDays") or 30)
+        kept = gb / DAYS_PER_MONTH * max(0.0, days - 30)
+        cost = max(0.0, gb - self.fee("logs_free_gb")) * self.fee("logs_ingest") + kept * self.fee("logs_storage")
+        return Priced(monthly=cost, detail=f"{gb:g} GB in ({self.fee('logs_free_gb'):g} free), {kept:,.0f} GB kept past 30 days ({days:g} days)")
+
     # -- storage --
     def storage(self, key: str, hot: str, transitions: list[tuple[str, int]], expire: int | None) -> Priced:
         use = self.usage.get("storage", {}).get(key, {})
@@ -478,6 +490,7 @@ class Pricer:
             "gcp:container/cluster:Cluster": self.gke_cluster,
             "gcp:container/nodePool:NodePool": self.gke_node_pool,
             "gcp:compute/instance:Instance": self.gce_dev_box,
+            "gcp:logging/projectBucketConfig:ProjectBucketConfig": self.gcp_log_bucket,
             "gcp:kms/cryptoKey:CryptoKey": self.monthly("kms_key"),
             "gcp:storage/bucket:Bucket": self.gcs_bucket,
             "azure-native:network:NatGateway": self.nat_gateway,
@@ -524,7 +537,6 @@ USAGE_BASED = {
     "azure-native:keyvault:Key": "per key operation",
     "azure-native:privatedns:VirtualNetworkLink": "per DNS query",
     "gcp:pubsub/topic:Topic": "per message volume (first 10 GB a month free)",
-    "gcp:logging/projectBucketConfig:ProjectBucketConfig": "log ingestion and storage beyond 30 days, per GB (not in the usage profile)",
     "gcp:cloudfunctionsv2/function:Function": "per invocation and compute time (first 2 million invocations a month free)",
     "gcp:storage/bucketObject:BucketObject": "stored in its bucket (the hard stop's source: kilobytes)",
 }

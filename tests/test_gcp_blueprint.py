@@ -339,3 +339,12 @@ def test_the_identity_running_pulumi_up_must_be_an_admin():
     # An admin group may hold the deployer (IAM decides): not refused.
     from components.breeding_ground.gcp import checked_deployer
     assert checked_deployer("ci@p.iam.gserviceaccount.com", ["group:admins@example.com"]) == "ci@p.iam.gserviceaccount.com"
+
+
+def test_gcp_logs_are_priced_from_the_usage_profile():
+    # Cloud Logging pricing: 0.50 per GiB ingested after 50 GiB free per project a month; 0.01 per GiB-month kept beyond
+    # 30 days. gcp-prod: 200 GB flow logs + 60 GB GKE logs a month, kept 365 days (steady state: 260 / 30.42 x 335 GB).
+    lines = {line.name: line for line in estimate(planned("gcp-prod")).lines}
+    days_per_month = 730 / 24  # the 730-hour month
+    expected = (260 - 50) * 0.50 + 260 / days_per_month * (365 - 30) * 0.01
+    assert lines["dfarm-gcp-prod-fence-log-retention"].monthly == pytest.approx(expected, abs=0.01)
