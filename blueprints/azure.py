@@ -10,11 +10,12 @@ import pulumi_azure_native as azure_native
 
 from blueprints.config import FarmConfig
 from components.base import FarmComponent, token
+from components.breeding_ground.azure import AzureBreedingGround
 from components.fence.azure import AzureFence
 from components.ledger.azure import AzureLedger
 from components.ledger.spec import cost_tags
 from components.trough.azure import AzureTrough
-from components.trough.spec import bucket_name
+from components.trough.spec import bucket_name, trough_access
 
 
 class AzureFarm(FarmComponent):
@@ -33,10 +34,35 @@ class AzureFarm(FarmComponent):
                              fence=self.fence, protect_data=farm.prod, zone_redundant=farm.prod, opts=layer)
             for key, spec in farm.troughs.items()
         }
+        self.breeding_ground = None
+        if farm.breeding_ground is not None:
+            bg = farm.breeding_ground
+            self.breeding_ground = AzureBreedingGround(
+                f"{name}-cluster", bg, region=farm.region, zones=farm.zones, resource_group_name=self.fence.resource_group_name,
+                subnet_id=self.fence.node_subnet_id, services_cidr=str(farm.fence.services_cidr),
+                pods_cidr=str(farm.fence.pods_cidr), tags=tags, prod=farm.prod,
+                team_troughs={team: self._grants(farm, t.troughs) for team, t in bg.teams.items()}, opts=layer)
         self.ledger = AzureLedger(f"{name}-ledger", farm.ledger, farm=name, opts=layer)
         self.finish({"resource_group": self.fence.resource_group_name})
         pulumi.export("resource_group", self.fence.resource_group_name)
         pulumi.export("storage_accounts", {key: t.account_name for key, t in self.troughs.items()})
+        bgr = self.breeding_ground
+        if bgr is not None:
+            pulumi.export("cluster_name", bgr.cluster_name)
+            pulumi.export("cluster_endpoint", bgr.endpoint)
+            pulumi.export("kubeconfig_command", pulumi.Output.concat("az aks get-credentials --resource-group ",
+                                                                     self.fence.resource_group_name, " --name ", bgr.cluster_name,
+                                                                     " && kubelogin convert-kubeconfig -l azurecli"))
+
+    def _grants(self, farm: FarmConfig, explicit: dict | None) -> dict[str, tuple[pulumi.Input[str], str]]:
+        """Trough key -> (blob container id, access) for each trough a workload may use (troughs adopted by name only
+        have no container id here: not granted)."""
+        out: dict[str, tuple[pulumi.Input[str], str]] = {}
+        for key, access in trough_access(explicit, farm.troughs).items():
+            container = self.troughs[key].container_id
+            if container is not None:
+                out[key] = (container, access.value)
+        return out
 
 
 def build(farm: FarmConfig) -> AzureFarm:

@@ -39,7 +39,7 @@ REGION_RULES: dict[str, tuple[str, str]] = {
 ZONE_COUNT = {"aws": (2, 3), "gcp": (0, 3), "azure": (0, 3)}
 # Optional layers each cloud's blueprint builds today. A stack asking for one a cloud does not build
 # fails at load instead of having it silently ignored.
-OPTIONAL_LAYERS_BUILT = {"aws": {"breeding_ground", "barns"}, "gcp": {"breeding_ground", "barns"}, "azure": set()}
+OPTIONAL_LAYERS_BUILT = {"aws": {"breeding_ground", "barns"}, "gcp": {"breeding_ground", "barns"}, "azure": {"breeding_ground"}}
 
 
 def zone_rule(cloud: str, region: str) -> tuple[str, str]:

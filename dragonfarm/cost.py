@@ -188,6 +188,19 @@ def steady_state_gb(ingest_per_month: float, stored_gb: float, hot: str, transit
 # ---- pricing rules -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NodeGroup:
+    """What prices a node group of a managed cluster: its machine, capacity, warm and maximum node counts,
+    root disk, and the farm GPU pool it belongs to (None for the system pool)."""
+
+    machine: str
+    spot: bool
+    warm: int
+    most: int
+    disk_gb: float
+    pool: str | None
+
+
 class Pricer:
     """Prices the resources of one Plan."""
 
@@ -279,50 +292,75 @@ class Pricer:
                       ceiling=HOURS_PER_MONTH * per_hour + disk,
                       detail=f"{hours:g} h of {r.inputs['instanceType']}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
 
-    def gke_node_pool(self, r: PlannedResource) -> Priced:
-        """A GKE node pool. The system pool (no GPUs) runs its minimum all month. A GPU pool runs its share of
-        the farm pool's node-hours (a spot-with-fallback pool's spot node pool `spot_share` of them, its
-        on-demand one the rest), at least its warm nodes all month; its ceiling is max nodes all month (a
-        fallback pair's once, on its on-demand node pool: Kueue admits at most the pool's GPU limit)."""
-        config = r.inputs.get("nodeConfig") or {}
-        machine = config["machineType"]
-        price = self.prices.machine(self.cloud, self.region, machine)
-        scaling = r.inputs.get("autoscaling") or {}
-        warm, most = int(scaling.get("totalMinNodeCount", 0)), int(scaling.get("totalMaxNodeCount", 0))
-        disk_hour = float(config.get("diskSizeGb", 100)) * self.fee("block_storage") / HOURS_PER_MONTH
-        spot = bool(config.get("spot"))
+    def cluster_group(self, r: PlannedResource, group: NodeGroup) -> Priced:
+        """A node group of a GKE or AKS cluster. A system group (no GPUs) runs its minimum all month. A GPU group
+        runs its share of the farm pool's node-hours (a spot-with-fallback pool's spot group `spot_share` of them,
+        its on-demand one the rest), at least its warm nodes all month; its ceiling is max nodes all month (a
+        fallback pair's once, on its on-demand group: Kueue admits at most the pool's GPU limit)."""
+        price = self.prices.machine(self.cloud, self.region, group.machine)
+        disk_hour = group.disk_gb * self.fee("block_storage") / HOURS_PER_MONTH
         spot_price = price.spot if price.spot is not None else price.on_demand
-        per_hour = spot_price if spot else price.on_demand
-        labels = config.get("labels") or {}
-        if not config.get("guestAccelerators"):
+        per_hour = spot_price if group.spot else price.on_demand
+        warm, most = group.warm, group.most
+        if group.pool is None:
             hours = warm * HOURS_PER_MONTH
             return Priced(monthly=hours * (per_hour + disk_hour), without=hours * (price.on_demand + disk_hour),
                           ceiling=most * HOURS_PER_MONTH * (per_hour + disk_hour),
-                          detail=f"{warm} x {machine} on-demand always on (up to {most})")
-        pool = labels[POOL_LABEL]
-        siblings = [p for p in self.plan.of_type(r.type) if ((p.inputs.get("nodeConfig") or {}).get("labels") or {}).get(POOL_LABEL) == pool]
-        total = float(self.usage.get("gpu_node_hours", {}).get(pool, 0.0))
-        share = float(self.usage.get("spot_share", 0.9)) if len(siblings) > 1 else 1.0
-        mine = total * (share if spot else 1 - share) if len(siblings) > 1 else total
+                          detail=f"{warm} x {group.machine} on-demand always on (up to {most})")
+        pair = sum(1 for other in self.plan.of_type(r.type) if self.group_of(other).pool == group.pool) > 1
+        total = float(self.usage.get("gpu_node_hours", {}).get(group.pool, 0.0))
+        share = float(self.usage.get("spot_share", 0.9))
+        mine = (total * (share if group.spot else 1 - share)) if pair else total
         hours = max(mine, warm * HOURS_PER_MONTH)
-        notes = [f"{hours:g} node-h of {machine} {labels.get(CAPACITY_LABEL, 'spot' if spot else 'on-demand')}"]
-        if spot and price.spot is None:
+        notes = [f"{hours:g} node-h of {group.machine} {'spot' if group.spot else 'on-demand'}"]
+        if group.spot and price.spot is None:
             notes.append("spot price unknown: on-demand used")
         if warm:
             notes.append(f"{warm} warm")
-        pair = len(siblings) > 1
-        # Floor: a fallback pair's hours all on spot (on its spot node pool); its on-demand one keeps only warm nodes.
-        if pair and spot:
+        # Floor: a fallback pair's hours all on spot (on its spot group); its on-demand one keeps only warm nodes.
+        if pair and group.spot:
             floor = max(total, hours) * (spot_price + disk_hour)
         elif pair:
             floor = warm * HOURS_PER_MONTH * (price.on_demand + disk_hour)
         else:
             floor = hours * (per_hour + disk_hour)
-        # Ceiling: max nodes all month; a pair's once, on its on-demand node pool (Kueue admits at most the GPU limit).
-        ceiling = 0.0 if (pair and spot) else most * HOURS_PER_MONTH * (per_hour + disk_hour)
-        notes.append("ceiling on its on-demand pair" if (pair and spot) else f"ceiling {most} nodes all month")
+        # Ceiling: max nodes all month; a pair's once, on its on-demand group (Kueue admits at most the GPU limit).
+        ceiling = 0.0 if (pair and group.spot) else most * HOURS_PER_MONTH * (per_hour + disk_hour)
+        notes.append("ceiling on its on-demand pair" if (pair and group.spot) else f"ceiling {most} nodes all month")
         return Priced(monthly=hours * (per_hour + disk_hour), detail=", ".join(notes), floor=floor,
                       without=hours * (price.on_demand + disk_hour), ceiling=ceiling)
+
+    def group_of(self, r: PlannedResource) -> NodeGroup:
+        """The priced facts of a GKE node pool or AKS agent pool, read from its inputs."""
+        if r.type == "gcp:container/nodePool:NodePool":
+            config = r.inputs.get("nodeConfig") or {}
+            scaling = r.inputs.get("autoscaling") or {}
+            pool = (config.get("labels") or {}).get(POOL_LABEL) if config.get("guestAccelerators") else None
+            return NodeGroup(config["machineType"], bool(config.get("spot")), int(scaling.get("totalMinNodeCount", 0)),
+                             int(scaling.get("totalMaxNodeCount", 0)), float(config.get("diskSizeGb", 100)), pool)
+        pool = (r.inputs.get("nodeLabels") or {}).get(POOL_LABEL)
+        return NodeGroup(r.inputs["vmSize"], r.inputs.get("scaleSetPriority") == "Spot", int(r.inputs.get("minCount", 0)),
+                         int(r.inputs.get("maxCount", 0)), float(r.inputs.get("osDiskSizeGB", 128)),
+                         pool if pool != "system" else None)
+
+    def gke_node_pool(self, r: PlannedResource) -> Priced:
+        return self.cluster_group(r, self.group_of(r))
+
+    def aks_agent_pool(self, r: PlannedResource) -> Priced:
+        return self.cluster_group(r, self.group_of(r))
+
+    def aks_cluster(self, r: PlannedResource) -> Priced:
+        """AKS: the Standard tier's hourly fee (Free tier: none), plus the inline system pool at its minimum."""
+        standard = (r.inputs.get("sku") or {}).get("tier") == "Standard"
+        fee = HOURS_PER_MONTH * self.fee("kubernetes_control_plane") if standard else 0.0
+        (system,) = r.inputs["agentPoolProfiles"][:1]
+        group = NodeGroup(system["vmSize"], False, int(system.get("minCount", 1)), int(system.get("maxCount", 1)),
+                          float(system.get("osDiskSizeGB", 128)), None)
+        nodes = self.cluster_group(r, group)
+        for attr in ("monthly", "without", "ceiling"):
+            setattr(nodes, attr, (getattr(nodes, attr) or 0.0) + fee)
+        nodes.detail = f"{'Standard tier ' + format(fee, '.2f') if standard else 'Free tier'} + system pool: {nodes.detail}"
+        return nodes
 
     def gce_dev_box(self, r: PlannedResource) -> Priced:
         key = self.key_of(r.name)
@@ -489,6 +527,8 @@ class Pricer:
             "gcp:compute/routerNat:RouterNat": self.cloud_nat,
             "gcp:container/cluster:Cluster": self.gke_cluster,
             "gcp:container/nodePool:NodePool": self.gke_node_pool,
+            "azure-native:containerservice:AgentPool": self.aks_agent_pool,
+            "azure-native:containerservice:ManagedCluster": self.aks_cluster,
             "gcp:compute/instance:Instance": self.gce_dev_box,
             "gcp:logging/projectBucketConfig:ProjectBucketConfig": self.gcp_log_bucket,
             "gcp:kms/cryptoKey:CryptoKey": self.monthly("kms_key"),
@@ -524,7 +564,8 @@ FREE = frozenset({
     "azure-native:consumption:Budget",
     "azure-native:resources:ResourceGroup", "azure-native:network:VirtualNetwork", "azure-native:network:Subnet",
     "azure-native:network:NetworkSecurityGroup", "azure-native:network:PrivateDnsZoneGroup",
-    "azure-native:managedidentity:UserAssignedIdentity", "azure-native:keyvault:Vault", "azure-native:storage:BlobContainer",
+    "azure-native:managedidentity:UserAssignedIdentity", "azure-native:managedidentity:FederatedIdentityCredential",
+    "azure-native:containerservice:MaintenanceConfiguration", "azure-native:keyvault:Vault", "azure-native:storage:BlobContainer",
     "azure-native:storage:BlobServiceProperties", "azure-native:storage:ManagementPolicy",
 })
 # Resources that bill per request or GB the usage profile does not model.

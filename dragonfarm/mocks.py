@@ -35,8 +35,9 @@ class FarmMocks(pulumi.runtime.Mocks):
         self.cloud = cloud
         self.region = region
         self.project = project or "mock-project"
-        self.caller = caller or (f"arn:aws:iam::{ACCOUNT}:user/dragonfarm" if cloud == "aws" else f"dragonfarm@{self.project}.iam.gserviceaccount.com")
-        """Who runs `pulumi up` (AWS: caller identity ARN; GCP: the credentials' email)."""
+        self.caller = caller or {"aws": f"arn:aws:iam::{ACCOUNT}:user/dragonfarm", "azure": uuid_like("object")}.get(
+            cloud, f"dragonfarm@{self.project}.iam.gserviceaccount.com")
+        """Who runs `pulumi up` (AWS: caller identity ARN; GCP: the credentials' email; Azure: the Entra object id)."""
 
     # -- resources ------------------------------------------------------------------------------
 
@@ -149,6 +150,10 @@ class FarmMocks(pulumi.runtime.Mocks):
                     "consumption": "Microsoft.Consumption", "insights": "Microsoft.Insights"}.get(module, f"Microsoft.{module}")
         rid = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}" if kind == "ResourceGroup"
                else f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/{provider}/{kind[0].lower() + kind[1:]}s/{real_name}")
+        if kind == "BlobContainer":
+            rid = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/"
+                   f"{inputs.get('accountName')}/blobServices/default/containers/{inputs.get('containerName')}")
+            real_name = str(inputs.get("containerName"))
         extra: dict[str, Any] = {"name": real_name}
         identity = inputs.get("identity")
         if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
@@ -193,7 +198,8 @@ class FarmMocks(pulumi.runtime.Mocks):
             "aws:ec2/getAmi:getAmi": {"id": f"ami-{digest(json.dumps(args.args, sort_keys=True, default=str))}",
                                       "architecture": "x86_64", "mostRecent": True},
             "azure-native:authorization:getClientConfig": {
-                "clientId": uuid_like("client"), "objectId": uuid_like("object"), "subscriptionId": SUBSCRIPTION, "tenantId": TENANT},
+                "clientId": uuid_like("client"), "objectId": self.caller if self.cloud == "azure" else uuid_like("object"),
+                "subscriptionId": SUBSCRIPTION, "tenantId": TENANT},
             "gcp:organizations/getProject:getProject": {"number": PROJECT_NUMBER, "projectId": self.project},
             "gcp:organizations/getClientOpenIdUserInfo:getClientOpenIdUserInfo": {"email": self.caller, "id": self.caller},
             "gcp:compute/getImage:getImage": {

@@ -293,10 +293,12 @@ def run_program(farm: FarmConfig, stack: str, config: dict[str, Any]) -> list[Pl
 
 def deployer(farm: FarmConfig) -> str | None:
     """Who the offline plan assumes runs `pulumi up`: the stack's first admin that is a person or machine
-    identity (AWS: a role as a session of it; GCP: the email of a user: or serviceAccount: admin)."""
-    if farm.breeding_ground is None or not farm.breeding_ground.admins or farm.cloud == "azure":
+    identity (AWS: a role as a session of it; GCP: the email of a user: or serviceAccount: admin; Azure: its Entra object id)."""
+    if farm.breeding_ground is None or not farm.breeding_ground.admins:
         return None
     admins = farm.breeding_ground.admins
+    if farm.cloud == "azure":
+        return admins[0]
     if farm.cloud == "gcp":
         direct = [a for a in admins if not a.startswith("group:")]
         return direct[0].split(":", 1)[1] if direct else None

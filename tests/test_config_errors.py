@@ -698,7 +698,7 @@ def test_gcp_group_as_team_member_and_efa_are_refused():
 def test_pool_settings_gke_cannot_honour_are_refused_not_ignored():
     config = gcp_bg(scale_down_after_minutes=5, expire_after_hours=72)
     assert errors(config) == [
-        "s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.scale_down_after_minutes: got 5; allowed: unset on gcp (GKE's cluster "
-        "autoscaler has one cluster-wide scale-down delay; honoured on: aws)",
-        "s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.expire_after_hours: got 72; allowed: unset on gcp (GKE node pools have no "
-        "node expiry; node auto-upgrade replaces images; honoured on: aws)"]
+        "s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.scale_down_after_minutes: got 5; allowed: unset on gcp (the GKE and AKS "
+        "cluster autoscalers have one cluster-wide scale-down delay; honoured on: aws)",
+        "s.yaml: dragonfarm:breeding_ground.gpu_pools.l4.expire_after_hours: got 72; allowed: unset on gcp (GKE and AKS node pools "
+        "have no node expiry; node image upgrades replace nodes; honoured on: aws)"]

@@ -40,7 +40,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog, versions
 from components.breeding_ground.gpu_stack import TEAM_SERVICE_ACCOUNT, GpuStack
-from components.breeding_ground.spec import BreedingGroundSpec, Capacity, GpuPoolSpec, pool_labels
+from components.breeding_ground.spec import SYSTEM_GROUP, BreedingGroundSpec, Capacity, GpuPoolSpec, node_group_names, pool_labels
 
 # GKE node taint effects are enums (GKE API NodeTaint.effect).
 TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
@@ -61,7 +61,7 @@ NODE_SCOPES = ["https://www.googleapis.com/auth/devstorage.read_only", "https://
 # branch GKE tested with the node version; LATEST the newest one. Pinned: a driver change is a reviewed change.
 GPU_DRIVER = "DEFAULT"
 SYSTEM_DISK_GB = 50
-SYSTEM_POOL = "system"
+SYSTEM_POOL = SYSTEM_GROUP
 # Bucket roles a team's or dev box's service account gets per access level (Cloud Storage IAM roles:
 # objectViewer reads and lists objects; objectUser also creates, overwrites and deletes them, no IAM).
 BUCKET_ROLES = {"read": "roles/storage.objectViewer", "read-write": "roles/storage.objectUser"}
@@ -74,12 +74,6 @@ def service_account_id(*parts: str) -> str:
     farm and part: readable start, digest of the whole for uniqueness."""
     readable = "-".join(parts[1:]).strip("-")[:21].rstrip("-") or "df"
     return f"{readable}-{hashlib.sha256('/'.join(parts).encode()).hexdigest()[:8]}"
-
-
-def node_pool_name(key: str, pool: GpuPoolSpec, capacity: str) -> str:
-    """GKE node pool names: a pool of one capacity type keeps its key; a fallback pool's two node pools
-    are `<key>-spot` and `<key>-on-demand` (at most 30 characters from a 20-character key)."""
-    return key if pool.capacity is not Capacity.spot_with_fallback else f"{key}-{capacity}"
 
 
 def node_basics(service_account: pulumi.Input[str], key_id: pulumi.Input[str], labels: dict[str, str]) -> container.NodePoolNodeConfigArgsDict:
@@ -134,7 +128,7 @@ def gpu_node_pool_args(key: str, pool: GpuPoolSpec, capacity: str, *, region: st
     # holds none, so the floor does not vanish with spot capacity... unless the whole pool is spot.
     warm = pool.min_nodes if (capacity == "on-demand" or pool.capacity is Capacity.spot) else 0
     return {
-        "name": node_pool_name(key, pool, capacity), "node_locations": located,
+        "name": node_group_names("gcp", key, pool)[capacity], "node_locations": located,
         # Whole-pool counts, not per zone: max_nodes means nodes in the pool (GKE NodePoolAutoscaling,
         # total_min_node_count / total_max_node_count). ANY puts spot nodes where capacity is.
         "autoscaling": {"total_min_node_count": warm, "total_max_node_count": pool.max_nodes,
@@ -148,12 +142,13 @@ def gpu_node_pool_args(key: str, pool: GpuPoolSpec, capacity: str, *, region: st
     }
 
 
-def compute_class_spec(key: str) -> dict[str, Any]:
+def compute_class_spec(key: str, pool: GpuPoolSpec) -> dict[str, Any]:
     """The ComputeClass of a spot-with-fallback pool: its spot node pool first, its on-demand node pool
     when spot cannot scale up; no auto-created pools; nothing else when both are exhausted; no active
     migration back to spot (it would evict running training jobs)."""
+    names = node_group_names("gcp", key, pool)
     return {
-        "priorities": [{"nodepools": [f"{key}-spot"]}, {"nodepools": [f"{key}-on-demand"]}],
+        "priorities": [{"nodepools": [names["spot"]]}, {"nodepools": [names["on-demand"]]}],
         "nodePoolAutoCreation": {"enabled": False},
         "whenUnsatisfiable": "DoNotScaleUp",
         "activeMigration": {"optimizeRulePriority": False},
@@ -236,7 +231,7 @@ class GcpBreedingGround(FarmComponent):
         for key, pool in spec.gpu_pools.items():
             if pool.capacity is Capacity.spot_with_fallback:
                 CustomResource(f"{name}-compute-class-{key}", api_version=COMPUTE_CLASS_API, kind="ComputeClass",
-                               metadata={"name": key}, spec=compute_class_spec(key), opts=in_cluster)
+                               metadata={"name": key}, spec=compute_class_spec(key, pool), opts=in_cluster)
         annotations = self._team_identities(name, spec, project, cluster, team_troughs or {})
         # Kueue flavors of a fallback pool also select (and so inject into admitted pods) the pool's compute
         # class, and tolerate its taint: a job admitted there is placed by the class, spot first.

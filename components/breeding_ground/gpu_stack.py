@@ -151,6 +151,7 @@ class GpuStack(FarmComponent):
 
     def __init__(self, name: str, spec: BreedingGroundSpec, *, cloud: str, device_plugin: bool = True, dcgm_exporter: bool = True,
                  extra_tolerations: list[dict[str, str]] | None = None,
+                 system_tolerations: list[dict[str, str]] | None = None,
                  flavor_labels: dict[str, dict[str, str]] | None = None,
                  flavor_tolerations: dict[str, list[dict[str, str]]] | None = None,
                  service_account_annotations: dict[str, dict[str, pulumi.Input[str]]] | None = None,
@@ -160,7 +161,8 @@ class GpuStack(FarmComponent):
         depends_on does not reach its children. `device_plugin` / `dcgm_exporter`: off where the cloud runs
         its own (GKE). `flavor_labels` / `flavor_tolerations`: per pool, node labels a Kueue flavor also
         selects (Kueue injects them into admitted pods as a node selector) and taints it tolerates, beside
-        the pool label and the pool's taints. `namespace_editors`: per team, RBAC subjects bound to the
+        the pool label and the pool's taints. `system_tolerations`: what the Kueue controller tolerates to run
+        on the system pool (AKS taints it CriticalAddonsOnly). `namespace_editors`: per team, RBAC subjects bound to the
         built-in `edit` ClusterRole in the team's namespace (where the cloud has no namespace-scoped access)."""
         super().__init__(name, opts)
         self.after = list(after or [])
@@ -169,8 +171,10 @@ class GpuStack(FarmComponent):
             self._release(name, "nvidia-device-plugin", "nvidia-device-plugin", charts.NVIDIA_DEVICE_PLUGIN, placement)
         if dcgm_exporter:
             self._release(name, "dcgm-exporter", "gpu-monitoring", charts.DCGM_EXPORTER, {**placement, "serviceMonitor": {"enabled": False}})
-        kueue = self._release(name, "kueue", "kueue-system", charts.KUEUE,
-                              {"managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(kueue_configuration(), sort_keys=False)}})
+        # The controller runs on the system pool (the GPU pools are tainted; they may be at zero nodes).
+        kueue = self._release(name, "kueue", "kueue-system", charts.KUEUE, {
+            "controllerManager": {"nodeSelector": {POOL_LABEL: "system"}, "tolerations": list(system_tolerations or [])},
+            "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(kueue_configuration(), sort_keys=False)}})
         after_kueue = self.child(depends_on=[kueue])
 
         flavors = spec.pool_order()  # Kueue tries a ClusterQueue's flavors in order: cheapest first

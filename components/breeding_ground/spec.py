@@ -136,6 +136,32 @@ def pool_labels(key: str, pool: GpuPoolSpec, capacity: str | None = None) -> dic
     return {POOL_LABEL: key, GPU_NODE_LABEL[0]: GPU_NODE_LABEL[1], **({CAPACITY_LABEL: capacity} if capacity else {}), **pool.labels}
 
 
+# How each cloud names the node groups of a GPU pool (one per capacity type). GKE node pool names take
+# 40 lowercase letters, digits and hyphens: `<key>` or `<key>-spot` / `<key>-on-demand`. AKS agent pool
+# names take 1-12 lowercase letters and digits, starting with a letter (AKS "Create node pools"): the key
+# without hyphens, cut to 12 (to 11 plus `s` / `r` for a fallback pool's spot and regular pools).
+# Karpenter on AWS has no per-capacity node groups.
+SYSTEM_GROUP = "system"
+
+
+def _hyphenated(key: str, capacity: str, both: bool) -> str:
+    return f"{key}-{capacity}" if both else key
+
+
+def _alphanumeric_12(key: str, capacity: str, both: bool) -> str:
+    base = re.sub(r"[^a-z0-9]", "", key)
+    return base[:11] + {"spot": "s", "on-demand": "r"}[capacity] if both else base[:12]
+
+
+NODE_GROUP_NAMING = {"aws": _hyphenated, "gcp": _hyphenated, "azure": _alphanumeric_12}
+
+
+def node_group_names(cloud: str, key: str, pool: GpuPoolSpec) -> dict[str, str]:
+    """Capacity type -> node group name, stable for a given key (renaming a group replaces it)."""
+    both = pool.capacity is Capacity.spot_with_fallback
+    return {c: NODE_GROUP_NAMING[cloud](key, c, both) for c in pool.capacity.capacity_types}
+
+
 class SystemPoolSpec(Spec):
     instance_type: str | None = None
     """CPU instance type for cluster services, from cpu_catalog.csv. Default: the cloud's small general-purpose type there."""
@@ -213,7 +239,13 @@ class BreedingGroundSpec(Spec):
             yield problem.under("system_pool")
         if len(self.gpu_pools) > MAX_GPU_POOLS:
             yield Problem("gpu_pools", f"{len(self.gpu_pools)} pools", f"at most {MAX_GPU_POOLS}: each pool is a Kueue flavor of every team's ClusterQueue resource group")
+        seen: dict[str, str] = {SYSTEM_GROUP: "the system pool"}
         for key, pool in self.gpu_pools.items():
+            for name in node_group_names(ctx.cloud, key, pool).values():
+                if name in seen and key not in RESERVED_POOL_KEYS:
+                    yield Problem(f"gpu_pools.{key}", key, f"a pool name whose {ctx.cloud} node group name ({name}) differs from "
+                                                           f"{seen[name]}'s: {NODE_GROUP_RULES.get(ctx.cloud, '')}".rstrip(": "))
+                seen.setdefault(name, f"pool {key}")
             if key in RESERVED_POOL_KEYS:
                 yield Problem(f"gpu_pools.{key}", key, f"a pool name other than {', '.join(sorted(RESERVED_POOL_KEYS))} (the system pool's)")
             for problem in pool.problems(ctx):
@@ -305,8 +337,9 @@ class BreedingGroundSpec(Spec):
 FABRIC_BUILT = frozenset({"aws"})
 # Pool settings only some clouds' autoscalers take per pool: set elsewhere they would be ignored.
 POOL_SETTINGS_BUILT = {"scale_down_after_minutes": frozenset({"aws"}), "expire_after_hours": frozenset({"aws"})}
-POOL_SETTING_WHY = {"scale_down_after_minutes": "GKE's cluster autoscaler has one cluster-wide scale-down delay",
-                    "expire_after_hours": "GKE node pools have no node expiry; node auto-upgrade replaces images"}
+POOL_SETTING_WHY = {"scale_down_after_minutes": "the GKE and AKS cluster autoscalers have one cluster-wide scale-down delay",
+                    "expire_after_hours": "GKE and AKS node pools have no node expiry; node image upgrades replace nodes"}
+NODE_GROUP_RULES = {"azure": "AKS agent pool names are the key without hyphens, at most 12 characters"}
 # GPU pool keys that would collide with the system pool (its node pool name and pool label).
 RESERVED_POOL_KEYS = frozenset({"system"})
 # Team members get namespace-scoped access through Kubernetes RBAC on GKE, where a Google group is a

@@ -43,6 +43,7 @@ class AzureTrough(FarmComponent):
         super().__init__(name, opts, protect_data)
         if spec.existing_bucket is not None:
             self.account_name = pulumi.Output.from_input(spec.existing_bucket)
+            self.container_id = None
             self.finish({"account_name": self.account_name})
             return
         rg = fence.resource_group_name
@@ -70,8 +71,9 @@ class AzureTrough(FarmComponent):
                                       is_versioning_enabled=spec.versioning,
                                       delete_retention_policy={"enabled": True, "days": 7},
                                       container_delete_retention_policy={"enabled": True, "days": 7}, opts=self.child())
-        storage.BlobContainer(f"{name}-data", container_name="data", account_name=account.name, resource_group_name=rg,
-                              public_access=storage.PublicAccess.NONE, opts=self.stateful())
+        container = storage.BlobContainer(f"{name}-data", container_name="data", account_name=account.name, resource_group_name=rg,
+                                          public_access=storage.PublicAccess.NONE, opts=self.stateful())
+        self.container_id: pulumi.Output[str] | None = container.id
         storage.ManagementPolicy(f"{name}-lifecycle", management_policy_name="default", account_name=account.name,
                                  resource_group_name=rg, policy=lifecycle_policy(spec.effective_lifecycle(), spec.versioning),
                                  opts=self.child())

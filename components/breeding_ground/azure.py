@@ -1,0 +1,283 @@
+"""AzureBreedingGround: AKS with GPU agent pools, spot first, scaling to zero, usable on day one.
+
+- AKS on the fence's node subnet: Azure CNI overlay with the Cilium dataplane and Cilium network policy
+  (the team NetworkPolicies are enforced), `services_cidr` honoured, outbound through the fence's NAT
+  gateway. Private cluster unless `deploy_from: internet`, then a public API limited to
+  `public_endpoint_cidrs` (authorized IP ranges).
+- Entra ID with Azure RBAC for Kubernetes authorization, local accounts off, OIDC issuer and workload
+  identity, a user-assigned control-plane identity (Network Contributor on the node subnet), auto-upgrade
+  of node images only (the Kubernetes minor stays pinned), a weekend maintenance window for them, Free
+  tier in dev and Standard (uptime SLA) in prod.
+- System pool inline (mode System, `CriticalAddonsOnly` taint, autoscaling min..max across the stack's
+  zones); GPU pools as separate agent pools (mode User): the catalog's VM size, autoscaling from
+  `min_nodes`, GPU taint, pool/capacity/GPU labels, disk size, the farm's tags; spot pools with priority
+  Spot, eviction Delete, max price -1 and AKS's own spot label and taint declared. `spot-with-fallback`:
+  a spot pool and a regular pool, the cluster autoscaler's priority expander preferring the spot one.
+- People: admins get "Azure Kubernetes Service RBAC Cluster Admin" on the cluster; team members
+  "Azure Kubernetes Service RBAC Writer" on their namespace and "Cluster User" (credentials).
+- Per team: a user-assigned identity federated with the team's `workload` ServiceAccount, holding
+  Storage Blob Data roles on its troughs' containers only.
+- The cloud-neutral GpuStack on top, with the NVIDIA device plugin (AKS installs the driver, not the
+  plugin) and the DCGM exporter, every GPU toleration also tolerating AKS's spot taint.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import uuid
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi_azure_native import authorization, containerservice, managedidentity
+from pulumi_kubernetes import Provider as KubernetesProvider
+from pulumi_kubernetes.core.v1 import ConfigMap
+
+from components.base import FarmComponent, token
+from components.breeding_ground import catalog
+from components.breeding_ground.gpu_stack import TEAM_SERVICE_ACCOUNT, GpuStack
+from components.breeding_ground.spec import SYSTEM_GROUP, BreedingGroundSpec, Capacity, GpuPoolSpec, node_group_names, pool_labels
+
+# AKS labels and taints spot pools itself (AKS "Add a spot node pool"); a spot pool that does not declare
+# them shows a permanent difference, and every pod meant for it must tolerate the taint.
+SPOT_LABEL = ("kubernetes.azure.com/scalesetpriority", "spot")
+SPOT_TAINT = f"{SPOT_LABEL[0]}={SPOT_LABEL[1]}:NoSchedule"
+SPOT_TOLERATION = {"key": SPOT_LABEL[0], "operator": "Equal", "value": SPOT_LABEL[1], "effect": "NoSchedule"}
+# The system pool keeps application pods off (AKS "Manage system node pools").
+SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
+SYSTEM_TOLERATION = {"key": "CriticalAddonsOnly", "operator": "Exists", "effect": "NoSchedule"}
+SYSTEM_DISK_GB = 64
+# Built-in role definitions (Azure built-in roles reference).
+ROLES = {
+    "network-contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    "aks-rbac-cluster-admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
+    "aks-rbac-writer": "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
+    "aks-cluster-user": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
+    "blob-reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "blob-contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+}
+BLOB_ROLES = {"read": "blob-reader", "read-write": "blob-contributor"}
+# The autoscaler's priority expander reads this ConfigMap (kubernetes/autoscaler expander/priority readme):
+# the highest number wins; node groups are AKS scale sets named aks-<pool>-<digits>-vmss.
+PRIORITY_CONFIGMAP = "cluster-autoscaler-priority-expander"
+
+
+def taint_strings(pool: GpuPoolSpec) -> list[str]:
+    """AKS takes taints as key=value:Effect strings."""
+    return [f"{t.key}={t.value}:{t.effect}" for t in pool.taints]
+
+
+def agent_pool_args(key: str, pool: GpuPoolSpec, capacity: str, *, region: str, zones: list[str], subnet_id: pulumi.Input[str],
+                    tags: dict[str, str]) -> dict[str, Any]:
+    """The AgentPool arguments of one capacity type of a GPU pool (pure apart from its inputs: tests read it)."""
+    instance = catalog.instance("azure", pool.instance_types("azure", region)[0])
+    assert instance is not None  # checked at load
+    spot = capacity == "spot"
+    labels = pool_labels(key, pool, capacity)
+    taints = taint_strings(pool)
+    warm = pool.min_nodes if (capacity == "on-demand" or pool.capacity is Capacity.spot) else 0
+    args: dict[str, Any] = {
+        "agent_pool_name": node_group_names("azure", key, pool)[capacity], "mode": "User", "os_type": "Linux",
+        "vm_size": instance.instance_type, "vnet_subnet_id": subnet_id, "availability_zones": zones or None,
+        "enable_auto_scaling": True, "min_count": warm, "max_count": pool.max_nodes, "count": warm,
+        "os_disk_size_gb": pool.disk_gb, "os_disk_type": "Managed", "enable_node_public_ip": False,
+        "node_labels": labels, "node_taints": taints, "tags": dict(tags),
+        # AKS installs the NVIDIA driver on GPU sizes (gpu_profile.driver Install, the default, said explicitly).
+        "gpu_profile": {"driver": "Install"},
+        "scale_set_priority": "Spot" if spot else "Regular",
+    }
+    if spot:
+        # Delete: evicted nodes free their quota (Deallocate keeps it); -1: pay up to the regular price, never
+        # evicted for price (AKS "Add a spot node pool").
+        args.update(scale_set_eviction_policy="Delete", spot_max_price=-1.0,
+                    node_labels={**labels, SPOT_LABEL[0]: SPOT_LABEL[1]}, node_taints=[*taints, SPOT_TAINT])
+    if pool.capacity_reservation_id:
+        args["capacity_reservation_group_id"] = pool.capacity_reservation_id
+    return args
+
+
+def priority_expander(spec: BreedingGroundSpec) -> dict[str, str] | None:
+    """The priority expander's ConfigMap data: each fallback pool's spot scale set above its regular one
+    (highest number wins), every other node group at the lowest priority. None without fallback pools."""
+    spot, regular = [], []
+    for key, pool in spec.gpu_pools.items():
+        if pool.capacity is Capacity.spot_with_fallback:
+            names = node_group_names("azure", key, pool)
+            spot.append(f"^aks-{names['spot']}-[0-9]+-vmss$")
+            regular.append(f"^aks-{names['on-demand']}-[0-9]+-vmss$")
+    if not spot:
+        return None
+    return {"priorities": yaml.safe_dump({20: spot, 10: regular, 1: [".*"]}, sort_keys=True)}
+
+
+def checked_deployer(object_id: str, admins: list[str]) -> str:
+    """The Entra object id running `pulumi up` if it is one of `admins`: the program installs the in-cluster
+    stack as that identity, and with local accounts off only Azure RBAC grants let it in. A member of an admin
+    group cannot be told apart here: list the deploying identity itself. Refused in preview otherwise."""
+    if object_id not in admins:
+        raise pulumi.RunError(
+            f"dragonfarm:breeding_ground.admins: got {', '.join(admins)}; allowed: a list including the Entra object id running "
+            f"pulumi up ({object_id}): the cluster admits only listed admins, and the program installs the in-cluster stack as "
+            f"that identity")
+    return object_id
+
+
+def role_id(subscription: pulumi.Input[str], role: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat("/subscriptions/", subscription, "/providers/Microsoft.Authorization/roleDefinitions/", ROLES[role])
+
+
+def assignment_name(*parts: str) -> str:
+    """Role assignment names are GUIDs: a stable one per farm, scope and principal."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "dragonfarm/" + "/".join(parts)))
+
+
+class AzureBreedingGround(FarmComponent):
+    TOKEN = token("AzureBreedingGround")
+
+    cluster_name: pulumi.Output[str]
+    cluster_id: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    gpu_agent_pools: list[str]
+
+    def __init__(self, name: str, spec: BreedingGroundSpec, *, region: str, zones: list[str], resource_group_name: pulumi.Input[str],
+                 subnet_id: pulumi.Input[str], services_cidr: str, pods_cidr: str, tags: dict[str, str], prod: bool,
+                 team_troughs: dict[str, dict[str, tuple[pulumi.Input[str], str]]] | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(name, opts)
+        client = authorization.get_client_config_output(opts=self.invoke())
+        self.subscription = client.subscription_id
+        identity = managedidentity.UserAssignedIdentity(f"{name}-control-plane", resource_name_=f"{name}-control-plane",
+                                                        resource_group_name=resource_group_name, location=region, tags=tags,
+                                                        opts=self.child())
+        # A cluster on a custom subnet manages its IPs and NAT attachment with its own identity (AKS "Use a managed
+        # identity": Network Contributor on the subnet).
+        network_role = authorization.RoleAssignment(
+            f"{name}-control-plane-network", role_assignment_name=assignment_name(name, "control-plane-network"),
+            principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=subnet_id,
+            role_definition_id=role_id(self.subscription, "network-contributor"), opts=self.child())
+        cluster = self._cluster(name, spec, region, zones, resource_group_name, subnet_id, services_cidr, pods_cidr, tags, prod,
+                                identity, [network_role])
+        self.cluster_name, self.cluster_id = cluster.name, cluster.id
+        # Node image upgrades (the only automatic upgrades) happen in a weekend window (AKS "Use planned maintenance":
+        # the aksManagedNodeOSUpgradeSchedule configuration).
+        containerservice.MaintenanceConfiguration(
+            f"{name}-node-os-window", config_name="aksManagedNodeOSUpgradeSchedule", resource_group_name=resource_group_name,
+            resource_name_=cluster.name,
+            maintenance_window={"schedule": {"weekly": {"day_of_week": "Saturday", "interval_weeks": 1}}, "duration_hours": 6,
+                                "start_time": "02:00", "utc_offset": "+00:00"},
+            opts=self.child())
+        self.endpoint = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda a: a[0] or a[1] or "")
+        self.gpu_agent_pools = []
+        for key, pool in spec.gpu_pools.items():
+            for capacity in pool.capacity.capacity_types:
+                args = agent_pool_args(key, pool, capacity, region=region, zones=zones, subnet_id=subnet_id, tags=tags)
+                containerservice.AgentPool(f"{name}-{args['agent_pool_name']}", resource_group_name=resource_group_name,
+                                           resource_name_=cluster.name, **args,
+                                           # The autoscaler owns the node count.
+                                           opts=self.child(ignore_changes=["count"]))
+                self.gpu_agent_pools.append(args["agent_pool_name"])
+        admin_grants = self._people(name, spec, cluster)
+        self.deployer = client.object_id.apply(lambda oid: checked_deployer(oid, spec.admins))
+        credentials = containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=resource_group_name, resource_name=cluster.name, format="exec", opts=self.invoke())
+        self.kubeconfig = pulumi.Output.secret(credentials.kubeconfigs.apply(lambda k: base64.b64decode(k[0].value).decode() if k else ""))
+        provider = KubernetesProvider(f"{name}-k8s", kubeconfig=pulumi.Output.all(self.kubeconfig, self.deployer).apply(lambda a: a[0]),
+                                      enable_server_side_apply=True,
+                                      opts=self.child(depends_on=admin_grants))
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[cluster])
+        expander = priority_expander(spec)
+        if expander is not None:
+            ConfigMap(f"{name}-priority-expander", metadata={"name": PRIORITY_CONFIGMAP, "namespace": "kube-system"}, data=expander,
+                      opts=in_cluster)
+        annotations = self._team_identities(name, spec, region, resource_group_name, cluster, team_troughs or {})
+        GpuStack(f"{name}-gpu", spec, cloud="azure", extra_tolerations=[SPOT_TOLERATION], system_tolerations=[SYSTEM_TOLERATION],
+                 service_account_annotations=annotations, after=[cluster],
+                 opts=pulumi.ResourceOptions(parent=self, providers=[provider]))
+        self.finish({"cluster_name": self.cluster_name, "endpoint": self.endpoint})
+
+    def _cluster(self, name: str, spec: BreedingGroundSpec, region: str, zones: list[str], resource_group_name: pulumi.Input[str],
+                 subnet_id: pulumi.Input[str], services_cidr: str, pods_cidr: str, tags: dict[str, str], prod: bool,
+                 identity: managedidentity.UserAssignedIdentity, after: list[pulumi.Resource]) -> containerservice.ManagedCluster:
+        system = spec.system_pool
+        public = spec.deploy_from == "internet"
+        services = services_cidr
+        # The DNS service address must sit inside the service range: its tenth address, as AKS's default does.
+        dns_ip = str(ipaddress.ip_network(services)[10])
+        cluster_identity: containerservice.ManagedClusterIdentityArgsDict = {
+            "type": containerservice.ResourceIdentityType.USER_ASSIGNED, "user_assigned_identities": [identity.id]}
+        return containerservice.ManagedCluster(
+            name, resource_name_=name, resource_group_name=resource_group_name, location=region, dns_prefix=name,
+            kubernetes_version=spec.version("azure"),
+            identity=cluster_identity,
+            sku={"name": "Base", "tier": "Standard" if prod else "Free"},
+            agent_pool_profiles=[{
+                "name": SYSTEM_GROUP, "mode": "System", "os_type": "Linux", "vm_size": system.instance("azure").instance_type,
+                "vnet_subnet_id": subnet_id, "availability_zones": zones or None, "enable_auto_scaling": True,
+                "min_count": system.min_nodes, "max_count": system.max_nodes, "count": system.min_nodes,
+                "os_disk_size_gb": SYSTEM_DISK_GB, "node_taints": [SYSTEM_TAINT], "node_labels": {"dragonfarm.io/pool": SYSTEM_GROUP},
+                "enable_node_public_ip": False, "tags": dict(tags)}],
+            network_profile={"network_plugin": "azure", "network_plugin_mode": "overlay", "network_dataplane": "cilium",
+                             "network_policy": "cilium", "pod_cidr": pods_cidr, "service_cidr": services, "dns_service_ip": dns_ip,
+                             "outbound_type": "userAssignedNATGateway"},
+            api_server_access_profile={"enable_private_cluster": not public,
+                                       "authorized_ip_ranges": [str(c) for c in spec.public_endpoint_cidrs] if public else None},
+            aad_profile={"managed": True, "enable_azure_rbac": True},
+            disable_local_accounts=True,
+            oidc_issuer_profile={"enabled": True},
+            security_profile={"workload_identity": {"enabled": True}},
+            # Node images follow AKS's weekly releases; the Kubernetes minor moves only when the stack says so.
+            auto_upgrade_profile={"upgrade_channel": "node-image", "node_os_upgrade_channel": "NodeImage"},
+            auto_scaler_profile={"expander": "priority" if priority_expander(spec) else "least-waste",
+                                 # GpuPoolSpec's default delay; AKS has one for the cluster (a per-pool one is refused at load).
+                                 "scale_down_unneeded_time": f"{GpuPoolSpec.model_fields['scale_down_after_minutes'].default}m",
+                                 "max_node_provision_time": "15m", "skip_nodes_with_system_pods": "true"},
+            tags=tags,
+            # The autoscaler owns the system pool's count.
+            opts=self.child(depends_on=after, ignore_changes=["agentPoolProfiles[0].count"]))
+
+    def _people(self, name: str, spec: BreedingGroundSpec, cluster: containerservice.ManagedCluster) -> list[pulumi.Resource]:
+        """Azure RBAC for Kubernetes: admins cluster-wide, members write in their teams' namespaces."""
+        grants: list[pulumi.Resource] = []
+        for admin in spec.admins:
+            grants.append(authorization.RoleAssignment(
+                f"{name}-admin-{admin[:8]}", role_assignment_name=assignment_name(name, "admin", admin), principal_id=admin,
+                scope=cluster.id, role_definition_id=role_id(self.subscription, "aks-rbac-cluster-admin"), opts=self.child()))
+        for team, team_spec in spec.teams.items():
+            for member in team_spec.members:
+                authorization.RoleAssignment(
+                    f"{name}-team-{team}-{member[:8]}", role_assignment_name=assignment_name(name, team, member), principal_id=member,
+                    scope=pulumi.Output.concat(cluster.id, "/namespaces/", team),
+                    role_definition_id=role_id(self.subscription, "aks-rbac-writer"), opts=self.child())
+        for member in dict.fromkeys(m for t in spec.teams.values() for m in t.members if m not in spec.admins):
+            authorization.RoleAssignment(
+                f"{name}-user-{member[:8]}", role_assignment_name=assignment_name(name, "user", member), principal_id=member,
+                scope=cluster.id, role_definition_id=role_id(self.subscription, "aks-cluster-user"), opts=self.child())
+        return grants
+
+    def _team_identities(self, name: str, spec: BreedingGroundSpec, region: str, resource_group_name: pulumi.Input[str],
+                         cluster: containerservice.ManagedCluster,
+                         team_troughs: dict[str, dict[str, tuple[pulumi.Input[str], str]]]) -> dict[str, dict[str, pulumi.Input[str]]]:
+        """Each team's `workload` ServiceAccount acts as its own managed identity (workload identity federation),
+        which holds Storage Blob Data roles on its troughs' containers only."""
+        annotations: dict[str, dict[str, pulumi.Input[str]]] = {}
+        issuer = cluster.oidc_issuer_profile.apply(lambda p: (p.issuer_url if p else None) or "")
+        for team in spec.teams:
+            grants = team_troughs.get(team, {})
+            if not grants:
+                continue
+            identity = managedidentity.UserAssignedIdentity(f"{name}-team-{team}", resource_name_=f"{name}-team-{team}",
+                                                            resource_group_name=resource_group_name, location=region, opts=self.child())
+            managedidentity.FederatedIdentityCredential(
+                f"{name}-team-{team}", federated_identity_credential_resource_name=f"{team}-{TEAM_SERVICE_ACCOUNT}",
+                resource_group_name=resource_group_name, resource_name_=identity.name, issuer=issuer,
+                subject=f"system:serviceaccount:{team}:{TEAM_SERVICE_ACCOUNT}", audiences=["api://AzureADTokenExchange"],
+                opts=self.child())
+            for trough, (container, access) in grants.items():
+                authorization.RoleAssignment(
+                    f"{name}-team-{team}-trough-{trough}", role_assignment_name=assignment_name(name, team, trough),
+                    principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=container,
+                    role_definition_id=role_id(self.subscription, BLOB_ROLES[access]), opts=self.child())
+            annotations[team] = {"azure.workload.identity/client-id": identity.client_id}
+        return annotations
+
