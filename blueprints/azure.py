@@ -39,7 +39,8 @@ class AzureFarm(FarmComponent):
             bg = farm.breeding_ground
             self.breeding_ground = AzureBreedingGround(
                 f"{name}-cluster", bg, region=farm.region, zones=farm.zones, resource_group_name=self.fence.resource_group_name,
-                subnet_id=self.fence.node_subnet_id, services_cidr=str(farm.fence.services_cidr),
+                subnet_id=self.fence.node_subnet_id, vnet_id=self.fence.vnet_id, egress_ip=self.fence.nat_ip,
+                services_cidr=str(farm.fence.services_cidr),
                 pods_cidr=str(farm.fence.pods_cidr), tags=tags, prod=farm.prod,
                 team_troughs={team: self._grants(farm, t.troughs) for team, t in bg.teams.items()}, opts=layer)
         self.ledger = AzureLedger(f"{name}-ledger", farm.ledger, farm=name, opts=layer)

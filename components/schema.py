@@ -93,7 +93,10 @@ PRINCIPAL_RULES: dict[str, tuple[str, str]] = {
     # "Create access entries").
     "aws": (r"arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}", "an IAM role or user ARN such as arn:aws:iam::123456789012:role/ml-admins"),
     "gcp": (r"(user|group|serviceAccount):[^@\s]+@[^@\s]+\.[^@\s]+", "a Google principal such as user:ana@example.com or group:ml@example.com"),
-    "azure": (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "an Entra object id (user or group), a GUID"),
+    # Azure role assignments need the principal's type (user, group or service principal) beside its object id:
+    # the API refuses a mismatch (UnmatchedPrincipalType), and the SDK would send 'User' for every id.
+    "azure": (r"(user|group|servicePrincipal):[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+              "an Entra principal as <type>:<object id>, type user, group or servicePrincipal, e.g. group:8f0c...-...-..."),
 }
 
 

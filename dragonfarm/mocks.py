@@ -173,6 +173,8 @@ class FarmMocks(pulumi.runtime.Mocks):
             extra.update(fqdn=f"{real_name}-{digest(name, length=8)}.privatelink.{self.region}.azmk8s.io",
                          oidcIssuerProfile={"issuerURL": f"https://{self.region}.oic.prod-aks.azure.com/{TENANT}/{uuid_like(name)}/"},
                          identityProfile={"kubeletidentity": {"objectId": uuid_like(name, "kubelet")}})
+        elif kind == "PublicIPAddress":
+            extra["ipAddress"] = f"52.0.{int(digest(name, length=2), 16) % 250}.{int(digest(name, 'ip', length=2), 16) % 250 + 1}"
         elif kind == "StorageAccount":
             extra["primaryEndpoints"] = {"blob": f"https://{real_name}.blob.core.windows.net/"}
         return rid, extra

@@ -298,7 +298,7 @@ def deployer(farm: FarmConfig) -> str | None:
         return None
     admins = farm.breeding_ground.admins
     if farm.cloud == "azure":
-        return admins[0]
+        return admins[0].split(":", 1)[1]
     if farm.cloud == "gcp":
         direct = [a for a in admins if not a.startswith("group:")]
         return direct[0].split(":", 1)[1] if direct else None

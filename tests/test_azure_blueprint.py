@@ -19,6 +19,12 @@ AGENT_POOL = "azure-native:containerservice:AgentPool"
 SPOT_TAINT = "kubernetes.azure.com/scalesetpriority=spot:NoSchedule"
 
 
+def network_role_scope_is_the_vnet() -> bool:
+    # AKS "Private clusters": the cluster identity links the private DNS zone to the VNet: Network Contributor on the VNet.
+    (role,) = [r for r in planned("azure-dev").of_type("azure-native:authorization:RoleAssignment") if r.name.endswith("-network")]
+    return role.inputs["scope"].endswith("/virtualNetworks/dfarm-az-dev-fence-vnet")
+
+
 def cluster(plan) -> dict:
     (found,) = plan.of_type(CLUSTER)
     return found.inputs
@@ -34,7 +40,12 @@ def fallback_plan(tmp_path):
 def test_cluster_access_identity_and_network():
     inputs = cluster(planned("azure-dev"))
     # deploy_from internet: a public API limited to the authorized ranges (AKS "API server authorized IP ranges").
-    assert inputs["apiServerAccessProfile"] == {"enablePrivateCluster": False, "authorizedIPRanges": ["203.0.113.0/24"]}
+    # The nodes reach a public API from the NAT gateway's address, which must be authorized too (AKS adds only a load
+    # balancer's outbound IP by itself); the mocks give the NAT IP an address.
+    ranges = inputs["apiServerAccessProfile"]["authorizedIPRanges"]
+    assert inputs["apiServerAccessProfile"]["enablePrivateCluster"] is False
+    assert ranges[0] == "203.0.113.0/24" and re.fullmatch(r"52\.0\.\d+\.\d+/32", ranges[1]) and len(ranges) == 2
+    assert network_role_scope_is_the_vnet()
     # Entra ID with Azure RBAC, no local accounts (AKS "Entra ID authorization", "Manage local accounts").
     assert inputs["aadProfile"] == {"managed": True, "enableAzureRBAC": True} and inputs["disableLocalAccounts"] is True
     assert inputs["oidcIssuerProfile"] == {"enabled": True} and inputs["securityProfile"] == {"workloadIdentity": {"enabled": True}}
@@ -45,7 +56,8 @@ def test_cluster_access_identity_and_network():
     assert network["serviceCidr"] == "10.96.0.0/16" and network["dnsServiceIP"] == "10.96.0.10" and network["podCidr"] == "10.64.0.0/14"
     assert network["outboundType"] == "userAssignedNATGateway"
     # Node images only; the minor stays as pinned.
-    assert inputs["autoUpgradeProfile"] == {"upgradeChannel": "node-image", "nodeOSUpgradeChannel": "NodeImage"}
+    # The node-image upgrade channel is legacy (AKS "Automatically upgrade a cluster"): none, and node OS images.
+    assert inputs["autoUpgradeProfile"] == {"upgradeChannel": "none", "nodeOSUpgradeChannel": "NodeImage"}
     assert inputs["kubernetesVersion"] == "1.35" and inputs["sku"] == {"name": "Base", "tier": "Free"}
 
 
@@ -107,7 +119,11 @@ def test_people_get_azure_rbac_roles_and_teams_a_federated_identity():
     assignments = plan.of_type("azure-native:authorization:RoleAssignment")
     # Built-in role ids (Azure built-in roles): AKS RBAC Cluster Admin, AKS RBAC Writer.
     admin = [a for a in assignments if a.inputs["roleDefinitionId"].endswith("b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")]
-    assert [a.inputs["principalId"] for a in admin] == ["00000000-0000-4000-8000-0000000000a1"]
+    # The principal type travels with the id (the API refuses a mismatch; the SDK would say User for a group).
+    assert [(a.inputs["principalId"], a.inputs["principalType"]) for a in admin] == [("00000000-0000-4000-8000-0000000000a1", "User")]
+    prod = {a.inputs["principalId"][-2:]: a.inputs["principalType"] for a in planned("azure-prod").of_type("azure-native:authorization:RoleAssignment")
+            if a.inputs["roleDefinitionId"].endswith("b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b")}
+    assert prod == {"a1": "ServicePrincipal", "d4": "Group"}
     writer = [a for a in assignments if a.inputs["roleDefinitionId"].endswith("a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb")]
     assert len(writer) == 1 and writer[0].inputs["scope"].endswith("/namespaces/research")
     (credential,) = plan.of_type("azure-native:managedidentity:FederatedIdentityCredential")
@@ -146,7 +162,7 @@ def test_the_identity_running_pulumi_up_must_be_an_admin():
     farm = load_farm(stack_config("azure-dev"), source="azure-dev")
     with pytest.raises(pulumi.RunError) as info:
         record(lambda: build(farm), cloud="azure", region="eastus", stack="azure-dev", caller="99999999-0000-4000-8000-000000000000")
-    assert str(info.value).startswith("dragonfarm:breeding_ground.admins: got 00000000-0000-4000-8000-0000000000a1; allowed: a list "
+    assert str(info.value).startswith("dragonfarm:breeding_ground.admins: got user:00000000-0000-4000-8000-0000000000a1; allowed: a list "
                                       "including the Entra object id running pulumi up (99999999-0000-4000-8000-000000000000)")
 
 
@@ -162,3 +178,34 @@ def test_cost_prices_the_tier_the_system_pool_and_every_gpu_pool(tmp_path):
     standard = {line.name: line for line in estimate(plan_config(prod, tmp_path)).lines}
     # AKS Standard tier: 0.10 per cluster-hour (fees.csv) on top of the system pool.
     assert standard["dfarm-az-dev-cluster"].monthly == pytest.approx(lines["dfarm-az-dev-cluster"].monthly + 73.0, abs=0.01)
+
+
+def test_the_kubeconfig_logs_in_with_the_azure_cli_not_a_device_code():
+    from components.breeding_ground.azure import azure_cli_login
+
+    # What listClusterUserCredential(format=exec) returns: kubelogin with --login devicecode (pulumi-azure-native#2399).
+    returned = yaml.safe_dump({"users": [{"name": "u", "user": {"exec": {"command": "kubelogin", "args": [
+        "get-token", "--login", "devicecode", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"]}}}]})
+    args = yaml.safe_load(azure_cli_login(returned))["users"][0]["user"]["exec"]["args"]
+    assert args == ["get-token", "--login", "azurecli", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"]
+
+
+def test_agent_pools_are_created_one_at_a_time_on_the_pinned_version(tmp_path):
+    plan = fallback_plan(tmp_path)
+    pools = plan.of_type(AGENT_POOL)
+    assert all(p.inputs["orchestratorVersion"] == "1.35" for p in pools)
+    # AKS refuses a second agent pool operation while one runs (409): each pool waits for the one before.
+    urns = {p.urn for p in pools}
+    waits = {p.name: [u for u in p.dependsOn if u in urns] for p in pools}
+    assert sorted(len(w) for w in waits.values()) == [0, 1, 1]  # a chain: the first waits for none, the others for one each
+
+
+def test_azure_principals_carry_their_type():
+    from blueprints.config import ConfigError, load_farm
+
+    config = stack_config("azure-dev")
+    config["dragonfarm:breeding_ground"]["admins"] = ["00000000-0000-4000-8000-0000000000a1"]
+    with pytest.raises(ConfigError) as info:
+        load_farm(config, source="s.yaml")
+    assert info.value.lines()[0].startswith("s.yaml: dragonfarm:breeding_ground.admins[0]: got '00000000-0000-4000-8000-0000000000a1'; "
+                                            "allowed: an Entra principal as <type>:<object id>, type user, group or servicePrincipal")

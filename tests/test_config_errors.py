@@ -31,7 +31,7 @@ REACHABLE = {"deploy_from": "internet", "public_endpoint_cidrs": ["198.18.0.0/15
 
 
 def test_shipped_stacks_are_valid():
-    for stack in ("aws-dev", "aws-prod", "gcp-dev", "gcp-prod", "azure-dev"):
+    for stack in ("aws-dev", "aws-prod", "gcp-dev", "gcp-prod", "azure-dev", "azure-prod"):
         load_farm(stack_config(stack), source=stack)
 
 
@@ -232,7 +232,7 @@ def test_cli_prints_one_line_per_problem_and_exits_2(tmp_path):
 def test_unknown_stack_name_is_bad_input():
     run = subprocess.run([sys.executable, "-m", "dragonfarm.cli", "plan", "nope-dev"], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 2
-    assert "allowed: a stack under stacks/ (aws-dev, aws-prod, azure-dev, gcp-dev, gcp-prod)" in run.stderr
+    assert "allowed: a stack under stacks/ (aws-dev, aws-prod, azure-dev, azure-prod, gcp-dev, gcp-prod)" in run.stderr
 
 
 def test_layers_a_cloud_does_not_build_yet_fail_at_load():

@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import uuid
 from typing import Any
@@ -115,12 +116,38 @@ def checked_deployer(object_id: str, admins: list[str]) -> str:
     """The Entra object id running `pulumi up` if it is one of `admins`: the program installs the in-cluster
     stack as that identity, and with local accounts off only Azure RBAC grants let it in. A member of an admin
     group cannot be told apart here: list the deploying identity itself. Refused in preview otherwise."""
-    if object_id not in admins:
+    if object_id not in [principal(a)[0] for a in admins]:
         raise pulumi.RunError(
             f"dragonfarm:breeding_ground.admins: got {', '.join(admins)}; allowed: a list including the Entra object id running "
             f"pulumi up ({object_id}): the cluster admits only listed admins, and the program installs the in-cluster stack as "
             f"that identity")
     return object_id
+
+
+def principal_slug(principal: str) -> str:
+    """A stable resource-name part for an Entra principal (object ids may share any prefix)."""
+    return hashlib.sha256(principal.encode()).hexdigest()[:10]
+
+
+PRINCIPAL_TYPES = {"user": "User", "group": "Group", "servicePrincipal": "ServicePrincipal"}
+
+
+def principal(entry: str) -> tuple[str, str]:
+    """(object id, role assignment principal type) of a `<type>:<object id>` stack entry."""
+    kind, _, object_id = entry.partition(":")
+    return object_id, PRINCIPAL_TYPES[kind]
+
+
+def azure_cli_login(kubeconfig: str) -> str:
+    """The user kubeconfig AKS returns runs `kubelogin get-token --login devicecode`, which would wait for a person
+    at a browser (pulumi/pulumi-azure-native#2399): log in with the Azure CLI's session instead, as `pulumi up`
+    itself does (kubelogin's login modes; AAD_LOGIN_METHOD overrides it, e.g. msi or workloadidentity in CI)."""
+    config = yaml.safe_load(kubeconfig) or {}
+    for user in config.get("users") or []:
+        args = ((user.get("user") or {}).get("exec") or {}).get("args")
+        if isinstance(args, list) and "--login" in args:
+            args[args.index("--login") + 1] = "azurecli"
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 def role_id(subscription: pulumi.Input[str], role: str) -> pulumi.Output[str]:
@@ -141,7 +168,8 @@ class AzureBreedingGround(FarmComponent):
     gpu_agent_pools: list[str]
 
     def __init__(self, name: str, spec: BreedingGroundSpec, *, region: str, zones: list[str], resource_group_name: pulumi.Input[str],
-                 subnet_id: pulumi.Input[str], services_cidr: str, pods_cidr: str, tags: dict[str, str], prod: bool,
+                 subnet_id: pulumi.Input[str], vnet_id: pulumi.Input[str], egress_ip: pulumi.Input[str] | None,
+                 services_cidr: str, pods_cidr: str, tags: dict[str, str], prod: bool,
                  team_troughs: dict[str, dict[str, tuple[pulumi.Input[str], str]]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts)
@@ -150,18 +178,18 @@ class AzureBreedingGround(FarmComponent):
         identity = managedidentity.UserAssignedIdentity(f"{name}-control-plane", resource_name_=f"{name}-control-plane",
                                                         resource_group_name=resource_group_name, location=region, tags=tags,
                                                         opts=self.child())
-        # A cluster on a custom subnet manages its IPs and NAT attachment with its own identity (AKS "Use a managed
-        # identity": Network Contributor on the subnet).
+        # A cluster in a custom VNet manages its subnet and links its private DNS zone to the VNet with its own identity
+        # (AKS "Azure CNI overview": at least Network Contributor; "Private clusters": on the VNet).
         network_role = authorization.RoleAssignment(
             f"{name}-control-plane-network", role_assignment_name=assignment_name(name, "control-plane-network"),
-            principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=subnet_id,
+            principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=vnet_id,
             role_definition_id=role_id(self.subscription, "network-contributor"), opts=self.child())
-        cluster = self._cluster(name, spec, region, zones, resource_group_name, subnet_id, services_cidr, pods_cidr, tags, prod,
-                                identity, [network_role])
+        cluster = self._cluster(name, spec, region, zones, resource_group_name, subnet_id, egress_ip, services_cidr, pods_cidr, tags,
+                                prod, identity, [network_role])
         self.cluster_name, self.cluster_id = cluster.name, cluster.id
         # Node image upgrades (the only automatic upgrades) happen in a weekend window (AKS "Use planned maintenance":
         # the aksManagedNodeOSUpgradeSchedule configuration).
-        containerservice.MaintenanceConfiguration(
+        window = containerservice.MaintenanceConfiguration(
             f"{name}-node-os-window", config_name="aksManagedNodeOSUpgradeSchedule", resource_group_name=resource_group_name,
             resource_name_=cluster.name,
             maintenance_window={"schedule": {"weekly": {"day_of_week": "Saturday", "interval_weeks": 1}}, "duration_hours": 6,
@@ -169,19 +197,23 @@ class AzureBreedingGround(FarmComponent):
             opts=self.child())
         self.endpoint = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda a: a[0] or a[1] or "")
         self.gpu_agent_pools = []
+        # One agent pool operation at a time per cluster (AKS answers a concurrent one with 409 OperationNotAllowed).
+        previous: list[pulumi.Resource] = [window]
         for key, pool in spec.gpu_pools.items():
             for capacity in pool.capacity.capacity_types:
                 args = agent_pool_args(key, pool, capacity, region=region, zones=zones, subnet_id=subnet_id, tags=tags)
-                containerservice.AgentPool(f"{name}-{args['agent_pool_name']}", resource_group_name=resource_group_name,
-                                           resource_name_=cluster.name, **args,
-                                           # The autoscaler owns the node count.
-                                           opts=self.child(ignore_changes=["count"]))
+                agent_pool = containerservice.AgentPool(f"{name}-{args['agent_pool_name']}", resource_group_name=resource_group_name,
+                                                        resource_name_=cluster.name, orchestrator_version=spec.version("azure"), **args,
+                                                        # The autoscaler owns the node count.
+                                                        opts=self.child(ignore_changes=["count"], depends_on=previous))
+                previous = [agent_pool]
                 self.gpu_agent_pools.append(args["agent_pool_name"])
         admin_grants = self._people(name, spec, cluster)
         self.deployer = client.object_id.apply(lambda oid: checked_deployer(oid, spec.admins))
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=resource_group_name, resource_name=cluster.name, format="exec", opts=self.invoke())
-        self.kubeconfig = pulumi.Output.secret(credentials.kubeconfigs.apply(lambda k: base64.b64decode(k[0].value).decode() if k else ""))
+        self.kubeconfig = pulumi.Output.secret(credentials.kubeconfigs.apply(
+            lambda k: azure_cli_login(base64.b64decode(k[0].value).decode()) if k else ""))
         provider = KubernetesProvider(f"{name}-k8s", kubeconfig=pulumi.Output.all(self.kubeconfig, self.deployer).apply(lambda a: a[0]),
                                       enable_server_side_apply=True,
                                       opts=self.child(depends_on=admin_grants))
@@ -197,13 +229,16 @@ class AzureBreedingGround(FarmComponent):
         self.finish({"cluster_name": self.cluster_name, "endpoint": self.endpoint})
 
     def _cluster(self, name: str, spec: BreedingGroundSpec, region: str, zones: list[str], resource_group_name: pulumi.Input[str],
-                 subnet_id: pulumi.Input[str], services_cidr: str, pods_cidr: str, tags: dict[str, str], prod: bool,
-                 identity: managedidentity.UserAssignedIdentity, after: list[pulumi.Resource]) -> containerservice.ManagedCluster:
+                 subnet_id: pulumi.Input[str], egress_ip: pulumi.Input[str] | None, services_cidr: str, pods_cidr: str,
+                 tags: dict[str, str], prod: bool, identity: managedidentity.UserAssignedIdentity, after: list[pulumi.Resource]) -> containerservice.ManagedCluster:
         system = spec.system_pool
         public = spec.deploy_from == "internet"
         services = services_cidr
         # The DNS service address must sit inside the service range: its tenth address, as AKS's default does.
         dns_ip = str(ipaddress.ip_network(services)[10])
+        authorized: list[pulumi.Input[str]] = [str(c) for c in spec.public_endpoint_cidrs]
+        if egress_ip is not None:
+            authorized.append(pulumi.Output.concat(egress_ip, "/32"))
         cluster_identity: containerservice.ManagedClusterIdentityArgsDict = {
             "type": containerservice.ResourceIdentityType.USER_ASSIGNED, "user_assigned_identities": [identity.id]}
         return containerservice.ManagedCluster(
@@ -219,15 +254,19 @@ class AzureBreedingGround(FarmComponent):
                 "enable_node_public_ip": False, "tags": dict(tags)}],
             network_profile={"network_plugin": "azure", "network_plugin_mode": "overlay", "network_dataplane": "cilium",
                              "network_policy": "cilium", "pod_cidr": pods_cidr, "service_cidr": services, "dns_service_ip": dns_ip,
-                             "outbound_type": "userAssignedNATGateway"},
+                             # Out through the fence's NAT gateway when it made one; else AKS's load balancer.
+                             "outbound_type": "userAssignedNATGateway" if egress_ip is not None else "loadBalancer"},
+            # Nodes reach a public API through the NAT gateway: its address must be authorized too (AKS "API server
+            # authorized IP ranges" adds only a load balancer's outbound IP by itself).
             api_server_access_profile={"enable_private_cluster": not public,
-                                       "authorized_ip_ranges": [str(c) for c in spec.public_endpoint_cidrs] if public else None},
+                                       "authorized_ip_ranges": authorized if public else None},
             aad_profile={"managed": True, "enable_azure_rbac": True},
             disable_local_accounts=True,
             oidc_issuer_profile={"enabled": True},
             security_profile={"workload_identity": {"enabled": True}},
             # Node images follow AKS's weekly releases; the Kubernetes minor moves only when the stack says so.
-            auto_upgrade_profile={"upgrade_channel": "node-image", "node_os_upgrade_channel": "NodeImage"},
+            # (The node-image upgrade channel is legacy: AKS "Automatically upgrade a cluster".)
+            auto_upgrade_profile={"upgrade_channel": "none", "node_os_upgrade_channel": "NodeImage"},
             auto_scaler_profile={"expander": "priority" if priority_expander(spec) else "least-waste",
                                  # GpuPoolSpec's default delay; AKS has one for the cluster (a per-pool one is refused at load).
                                  "scale_down_unneeded_time": f"{GpuPoolSpec.model_fields['scale_down_after_minutes'].default}m",
@@ -240,19 +279,24 @@ class AzureBreedingGround(FarmComponent):
         """Azure RBAC for Kubernetes: admins cluster-wide, members write in their teams' namespaces."""
         grants: list[pulumi.Resource] = []
         for admin in spec.admins:
+            object_id, kind = principal(admin)
             grants.append(authorization.RoleAssignment(
-                f"{name}-admin-{admin[:8]}", role_assignment_name=assignment_name(name, "admin", admin), principal_id=admin,
-                scope=cluster.id, role_definition_id=role_id(self.subscription, "aks-rbac-cluster-admin"), opts=self.child()))
+                f"{name}-admin-{principal_slug(admin)}", role_assignment_name=assignment_name(name, "admin", admin), principal_id=object_id,
+                principal_type=kind, scope=cluster.id, role_definition_id=role_id(self.subscription, "aks-rbac-cluster-admin"),
+                opts=self.child(delete_before_replace=True)))
         for team, team_spec in spec.teams.items():
             for member in team_spec.members:
+                object_id, kind = principal(member)
                 authorization.RoleAssignment(
-                    f"{name}-team-{team}-{member[:8]}", role_assignment_name=assignment_name(name, team, member), principal_id=member,
-                    scope=pulumi.Output.concat(cluster.id, "/namespaces/", team),
-                    role_definition_id=role_id(self.subscription, "aks-rbac-writer"), opts=self.child())
+                    f"{name}-team-{team}-{principal_slug(member)}", role_assignment_name=assignment_name(name, team, member),
+                    principal_id=object_id, principal_type=kind, scope=pulumi.Output.concat(cluster.id, "/namespaces/", team),
+                    role_definition_id=role_id(self.subscription, "aks-rbac-writer"), opts=self.child(delete_before_replace=True))
         for member in dict.fromkeys(m for t in spec.teams.values() for m in t.members if m not in spec.admins):
+            object_id, kind = principal(member)
             authorization.RoleAssignment(
-                f"{name}-user-{member[:8]}", role_assignment_name=assignment_name(name, "user", member), principal_id=member,
-                scope=cluster.id, role_definition_id=role_id(self.subscription, "aks-cluster-user"), opts=self.child())
+                f"{name}-user-{principal_slug(member)}", role_assignment_name=assignment_name(name, "user", member), principal_id=object_id,
+                principal_type=kind, scope=cluster.id, role_definition_id=role_id(self.subscription, "aks-cluster-user"),
+                opts=self.child(delete_before_replace=True))
         return grants
 
     def _team_identities(self, name: str, spec: BreedingGroundSpec, region: str, resource_group_name: pulumi.Input[str],
@@ -277,7 +321,8 @@ class AzureBreedingGround(FarmComponent):
                 authorization.RoleAssignment(
                     f"{name}-team-{team}-trough-{trough}", role_assignment_name=assignment_name(name, team, trough),
                     principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=container,
-                    role_definition_id=role_id(self.subscription, BLOB_ROLES[access]), opts=self.child())
+                    # A re-created identity gets a new principal id under the same assignment name: delete first.
+                    role_definition_id=role_id(self.subscription, BLOB_ROLES[access]), opts=self.child(delete_before_replace=True))
             annotations[team] = {"azure.workload.identity/client-id": identity.client_id}
         return annotations
 

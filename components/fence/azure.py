@@ -39,6 +39,8 @@ class AzureFence(FarmComponent):
     key_name: pulumi.Output[str] | None
     key_id: pulumi.Output[str]
     storage_identity_id: pulumi.Output[str]
+    nat_ip: pulumi.Output[str] | None
+    """The NAT gateway's public address (what the nodes' outbound traffic comes from), None without one."""
 
     def __init__(self, name: str, spec: FenceSpec, *, region: str, environment: str, tags: dict[str, str],
                  protect_data: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -56,6 +58,7 @@ class AzureFence(FarmComponent):
         self._key(name, spec, region, client, identity)
         self.endpoint_subnet_id = None
         self.blob_dns_zone_id = None
+        self.nat_ip = None
         if spec.existing_network is not None:
             self.vnet_id = pulumi.Output.from_input(spec.existing_network.network_id)
             self.node_subnet_id = pulumi.Output.from_input(spec.existing_network.private_subnet_ids[0])
@@ -115,6 +118,7 @@ class AzureFence(FarmComponent):
             ip = network.PublicIPAddress(f"{name}-nat-ip", public_ip_address_name=f"{name}-nat-ip", resource_group_name=rg,
                                          location=region, sku={"name": "Standard"}, public_ip_allocation_method="Static",
                                          tags=self.tags, opts=self.child())
+            self.nat_ip = ip.ip_address.apply(lambda a: a or "")
             nat_gateway = network.NatGateway(f"{name}-nat", nat_gateway_name=f"{name}-nat", resource_group_name=rg, location=region,
                                              sku={"name": "Standard"}, public_ip_addresses=[{"id": ip.id}],
                                              idle_timeout_in_minutes=4, tags=self.tags, opts=self.child())
