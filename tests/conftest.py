@@ -41,3 +41,8 @@ def plan_of():
 @pytest.fixture(autouse=True)
 def _run_from_root(monkeypatch):
     monkeypatch.chdir(ROOT)
+
+
+def urns_of(plan: Plan, types: tuple[str, ...]) -> set[str]:
+    """URNs of a plan's resources of these types: what must not move when unrelated settings change."""
+    return {r.urn for r in plan.resources if r.type in types}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import plan_config, planned, stack_config
+from tests.conftest import plan_config, planned, stack_config, urns_of
 
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
@@ -194,18 +194,15 @@ def test_every_taggable_resource_gets_the_cost_tags_from_the_provider():
 
 
 def test_urns_of_pools_and_buckets_do_not_move_when_unrelated_settings_change(tmp_path):
-    def urns(plan):
-        keep = ("aws:s3/bucket:Bucket", NODEPOOL, NODECLASS, "aws:eks/cluster:Cluster", "aws:kms/key:Key")
-        return {r.urn for r in plan.resources if r.type in keep}
-
-    before = urns(planned("aws-dev"))
+    keep = ("aws:s3/bucket:Bucket", NODEPOOL, NODECLASS, "aws:eks/cluster:Cluster", "aws:kms/key:Key")
+    before = urns_of(planned("aws-dev"), keep)
     config = stack_config("aws-dev")
     config["dragonfarm:ledger"]["monthly_budget"] = 9999
     config["dragonfarm:tags"]["owner"] = "someone-else"
     config["dragonfarm:breeding_ground"]["gpu_pools"]["train"]["max_nodes"] = 6
     config["dragonfarm:breeding_ground"]["teams"]["newteam"] = {"gpu_quota": 2}
     config["dragonfarm:troughs"]["extra"] = {"purpose": "logs"}
-    after = urns(plan_config(config, tmp_path, name="aws-dev"))
+    after = urns_of(plan_config(config, tmp_path, name="aws-dev"), keep)
     assert before <= after
     assert len(after - before) == 1  # only the new bucket
 

@@ -209,3 +209,16 @@ def test_azure_principals_carry_their_type():
         load_farm(config, source="s.yaml")
     assert info.value.lines()[0].startswith("s.yaml: dragonfarm:breeding_ground.admins[0]: got '00000000-0000-4000-8000-0000000000a1'; "
                                             "allowed: an Entra principal as <type>:<object id>, type user, group or servicePrincipal")
+
+
+def test_urns_do_not_move_when_unrelated_settings_change(tmp_path):
+    from tests.conftest import urns_of
+
+    keep = (CLUSTER, AGENT_POOL, "azure-native:storage:StorageAccount", "azure-native:keyvault:Key")
+    before = urns_of(planned("azure-prod"), keep)
+    config = stack_config("azure-prod")
+    config["dragonfarm:ledger"]["monthly_budget"] = 9999
+    config["dragonfarm:tags"]["owner"] = "someone-else"
+    config["dragonfarm:breeding_ground"]["gpu_pools"]["infer"]["max_nodes"] = 12
+    config["dragonfarm:breeding_ground"]["teams"]["newteam"] = {"gpu_quota": 0}
+    assert urns_of(plan_config(config, tmp_path, name="azure-prod"), keep) == before

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from dragonfarm.cost import estimate
-from tests.conftest import plan_config, planned, stack_config
+from tests.conftest import plan_config, planned, stack_config, urns_of
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODEPOOL = "gcp:container/nodePool:NodePool"
@@ -303,17 +303,14 @@ def test_cost_prices_every_gcp_pool_from_catalog_rows():
 # ---- stability ----------------------------------------------------------------------------------
 
 def test_urns_do_not_move_when_unrelated_settings_change(tmp_path):
-    def urns(plan):
-        keep = (CLUSTER, NODEPOOL, "gcp:storage/bucket:Bucket", "gcp:kms/cryptoKey:CryptoKey", INSTANCE, COMPUTE_CLASS)
-        return {r.urn for r in plan.resources if r.type in keep}
-
-    before = urns(planned("gcp-prod"))
+    keep = (CLUSTER, NODEPOOL, "gcp:storage/bucket:Bucket", "gcp:kms/cryptoKey:CryptoKey", INSTANCE, COMPUTE_CLASS)
+    before = urns_of(planned("gcp-prod"), keep)
     config = stack_config("gcp-prod")
     config["dragonfarm:ledger"]["monthly_budget"] = 9999
     config["dragonfarm:tags"]["owner"] = "someone-else"
     config["dragonfarm:breeding_ground"]["gpu_pools"]["infer"]["max_nodes"] = 12
     config["dragonfarm:breeding_ground"]["teams"]["newteam"] = {"gpu_quota": 2}
-    assert urns(plan_config(config, tmp_path, name="gcp-prod")) == before
+    assert urns_of(plan_config(config, tmp_path, name="gcp-prod"), keep) == before
 
 
 def test_the_identity_running_pulumi_up_must_be_an_admin():

@@ -267,7 +267,7 @@ class AzureBreedingGround(FarmComponent):
             # Node images follow AKS's weekly releases; the Kubernetes minor moves only when the stack says so.
             # (The node-image upgrade channel is legacy: AKS "Automatically upgrade a cluster".)
             auto_upgrade_profile={"upgrade_channel": "none", "node_os_upgrade_channel": "NodeImage"},
-            auto_scaler_profile={"expander": "priority" if priority_expander(spec) else "least-waste",
+            auto_scaler_profile={"expander": "priority" if priority_expander(spec) is not None else "least-waste",
                                  # GpuPoolSpec's default delay; AKS has one for the cluster (a per-pool one is refused at load).
                                  "scale_down_unneeded_time": f"{GpuPoolSpec.model_fields['scale_down_after_minutes'].default}m",
                                  "max_node_provision_time": "15m", "skip_nodes_with_system_pods": "true"},

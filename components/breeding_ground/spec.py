@@ -261,11 +261,10 @@ class BreedingGroundSpec(Spec):
                               f"at most {got}: what its pools ({', '.join(team.pools or self.pool_order())}) have left after the teams "
                               f"served before it; the teams' guaranteed GPUs must fit in what the pools supply ({self.total_gpus})")
             yield from principal_problems(ctx.cloud, f"teams.{key}.members", team.members)
-            if ctx.cloud in MEMBER_RULES:
-                pattern, what = MEMBER_RULES[ctx.cloud]
+            if ctx.cloud in GROUP_MEMBERS_REFUSED:
                 for i, member in enumerate(team.members):
                     if member.startswith("group:"):
-                        yield Problem(f"teams.{key}.members[{i}]", member, what)
+                        yield Problem(f"teams.{key}.members[{i}]", member, GROUP_MEMBERS_REFUSED[ctx.cloud])
             if key in RESERVED_NAMESPACES or key.startswith("kube-"):
                 yield Problem(f"teams.{key}", key, "a team name that is not a namespace the cluster already has (default, kube-*)")
 
@@ -344,9 +343,8 @@ NODE_GROUP_RULES = {"azure": "AKS agent pool names are the key without hyphens, 
 RESERVED_POOL_KEYS = frozenset({"system"})
 # Team members get namespace-scoped access through Kubernetes RBAC on GKE, where a Google group is a
 # subject only with Google Groups for RBAC (not configured by the farm): users and service accounts only.
-MEMBER_RULES = {"gcp": (r"(user|serviceAccount):[^@\s]+@[^@\s]+\.[^@\s]+",
-                        "a user: or serviceAccount: principal (namespace access is Kubernetes RBAC, which sees a Google group only "
-                        "with Google Groups for RBAC; make a group an admin or list its members)")}
+GROUP_MEMBERS_REFUSED = {"gcp": "a user: or serviceAccount: principal (namespace access is Kubernetes RBAC, which sees a Google group "
+                                "only with Google Groups for RBAC; make a group an admin or list its members)"}
 
 # What each cloud takes as a capacity reservation id (EC2: cr- and 17 hex digits).
 RESERVATION_IDS = {
