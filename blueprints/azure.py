@@ -15,7 +15,7 @@ from components.fence.azure import AzureFence
 from components.ledger.azure import AzureLedger
 from components.ledger.spec import cost_tags
 from components.trough.azure import AzureTrough
-from components.trough.spec import bucket_name, trough_access
+from components.trough.spec import Access, bucket_name, trough_access
 
 
 class AzureFarm(FarmComponent):
@@ -55,7 +55,7 @@ class AzureFarm(FarmComponent):
                                                                      self.fence.resource_group_name, " --name ", bgr.cluster_name,
                                                                      " && kubelogin convert-kubeconfig -l azurecli"))
 
-    def _grants(self, farm: FarmConfig, explicit: dict | None) -> dict[str, tuple[pulumi.Input[str], str]]:
+    def _grants(self, farm: FarmConfig, explicit: dict[str, Access] | None) -> dict[str, tuple[pulumi.Input[str], str]]:
         """Trough key -> (blob container id, access) for each trough a workload may use (troughs adopted by name only
         have no container id here: not granted)."""
         out: dict[str, tuple[pulumi.Input[str], str]] = {}

@@ -53,8 +53,8 @@ class GcpFarm(FarmComponent):
                 network_id=self.fence.network_id, subnet_id=self.fence.subnet_id, pods_range=self.fence.pods_range,
                 services_range=self.fence.services_range, key_id=self.fence.key_id, labels=labels, protect=farm.prod,
                 team_troughs={team: self._grants(farm, t.troughs) for team, t in bg.teams.items()}, opts=layer)
-        barn_layer = pulumi.ResourceOptions.merge(layer, pulumi.ResourceOptions(depends_on=[*self.fence.services,
-                                                                                            *self.fence.vm_schedule_grants]))
+        # Dev boxes with a nightly schedule also wait for the Compute Engine agent's grant (412 otherwise).
+        barn_layer = pulumi.ResourceOptions.merge(layer, pulumi.ResourceOptions(depends_on=self.fence.vm_schedule_grants))
         self.barns = {
             key: GcpBarn(f"{name}-{key}", spec, project=farm.project, region=farm.region, zones=zones, network_id=self.fence.network_id,
                          subnet_id=self.fence.subnet_id, key_id=self.fence.key_id, labels=labels, troughs=self._grants(farm, spec.troughs),

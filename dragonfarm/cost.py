@@ -282,15 +282,19 @@ class Pricer:
                       without=nodes * HOURS_PER_MONTH * price.on_demand + disk)
 
     def dev_box(self, r: PlannedResource) -> Priced:
+        spot = (r.inputs.get("instanceMarketOptions") or {}).get("marketType") == "spot"
+        return self.box(r, r.inputs["instanceType"], spot, float(r.inputs.get("rootBlockDevice", {}).get("volumeSize", 0)))
+
+    def box(self, r: PlannedResource, machine: str, spot: bool, disk_gb: float) -> Priced:
+        """A dev box: its usage hours (the idle stop keeps them near the profile's), its disk all month."""
         key = self.key_of(r.name)
         hours = float(self.usage.get("barn_hours", {}).get(key, DEFAULT_BARN_HOURS))
-        price = self.prices.machine(self.cloud, self.region, r.inputs["instanceType"])
-        spot = (r.inputs.get("instanceMarketOptions") or {}).get("marketType") == "spot"
+        price = self.prices.machine(self.cloud, self.region, machine)
         per_hour = (price.spot or price.on_demand) if spot else price.on_demand
-        disk = r.inputs.get("rootBlockDevice", {}).get("volumeSize", 0) * self.fee("block_storage")
+        disk = disk_gb * self.fee("block_storage")
         return Priced(monthly=hours * per_hour + disk, without=HOURS_PER_MONTH * price.on_demand + disk,
                       ceiling=HOURS_PER_MONTH * per_hour + disk,
-                      detail=f"{hours:g} h of {r.inputs['instanceType']}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
+                      detail=f"{hours:g} h of {machine}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
 
     def cluster_group(self, r: PlannedResource, group: NodeGroup) -> Priced:
         """A node group of a GKE or AKS cluster. A system group (no GPUs) runs its minimum all month. A GPU group
@@ -343,10 +347,8 @@ class Pricer:
                          int(r.inputs.get("maxCount", 0)), float(r.inputs.get("osDiskSizeGB", 128)),
                          pool if pool != "system" else None)
 
-    def gke_node_pool(self, r: PlannedResource) -> Priced:
-        return self.cluster_group(r, self.group_of(r))
-
-    def aks_agent_pool(self, r: PlannedResource) -> Priced:
+    def pool_of_cluster(self, r: PlannedResource) -> Priced:
+        """A GKE node pool or an AKS agent pool."""
         return self.cluster_group(r, self.group_of(r))
 
     def aks_cluster(self, r: PlannedResource) -> Priced:
@@ -363,16 +365,9 @@ class Pricer:
         return nodes
 
     def gce_dev_box(self, r: PlannedResource) -> Priced:
-        key = self.key_of(r.name)
-        hours = float(self.usage.get("barn_hours", {}).get(key, DEFAULT_BARN_HOURS))
-        machine = r.inputs["machineType"]
-        price = self.prices.machine(self.cloud, self.region, machine)
         spot = (r.inputs.get("scheduling") or {}).get("provisioningModel") == "SPOT"
-        per_hour = (price.spot or price.on_demand) if spot else price.on_demand
-        disk = float(((r.inputs.get("bootDisk") or {}).get("initializeParams") or {}).get("size", 0)) * self.fee("block_storage")
-        return Priced(monthly=hours * per_hour + disk, without=HOURS_PER_MONTH * price.on_demand + disk,
-                      ceiling=HOURS_PER_MONTH * per_hour + disk,
-                      detail=f"{hours:g} h of {machine}{' spot' if spot else ''} + {disk:.2f} disk; stops when idle")
+        disk = float(((r.inputs.get("bootDisk") or {}).get("initializeParams") or {}).get("size", 0))
+        return self.box(r, r.inputs["machineType"], spot, disk)
 
     def gke_cluster(self, r: PlannedResource) -> Priced:
         """GKE's cluster management fee; a zonal cluster's is covered by the free tier credit (one zonal or
@@ -526,8 +521,8 @@ class Pricer:
             "aws:s3/bucket:Bucket": self.s3_bucket,
             "gcp:compute/routerNat:RouterNat": self.cloud_nat,
             "gcp:container/cluster:Cluster": self.gke_cluster,
-            "gcp:container/nodePool:NodePool": self.gke_node_pool,
-            "azure-native:containerservice:AgentPool": self.aks_agent_pool,
+            "gcp:container/nodePool:NodePool": self.pool_of_cluster,
+            "azure-native:containerservice:AgentPool": self.pool_of_cluster,
             "azure-native:containerservice:ManagedCluster": self.aks_cluster,
             "gcp:compute/instance:Instance": self.gce_dev_box,
             "gcp:logging/projectBucketConfig:ProjectBucketConfig": self.gcp_log_bucket,

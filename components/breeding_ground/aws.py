@@ -25,7 +25,6 @@ Karpenter never creates placement groups, so EFA pools stay usable with capacity
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
@@ -40,6 +39,7 @@ from pulumi_kubernetes.helm.v3 import Release
 from components.aws_iam import assume, deny_insecure_transport, policy, trough_policy
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog, charts, versions
+from components.breeding_ground.access import exec_kubeconfig, principal_slug, refuse_deployer
 from components.breeding_ground.gpu_stack import TEAM_SERVICE_ACCOUNT, GpuStack, gpu_tolerations
 from components.breeding_ground.spec import GPU_NODE_LABEL, POOL_LABEL, BreedingGroundSpec, Capacity, GpuPoolSpec, pool_labels
 
@@ -201,20 +201,9 @@ def karpenter_controller_policy(region: str, account: str, cluster: str, node_ro
 
 
 def kubeconfig(cluster: eks.Cluster, region: str) -> pulumi.Output[str]:
-    """A kubeconfig that gets tokens from the AWS CLI (no long-lived credentials in state)."""
-    return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data).apply(lambda a: json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": a[0],
-        "clusters": [{"name": a[0], "cluster": {"server": a[1], "certificate-authority-data": a[2]}}],
-        "contexts": [{"name": a[0], "context": {"cluster": a[0], "user": a[0]}}],
-        "users": [{"name": a[0], "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-                                                   "args": ["eks", "get-token", "--cluster-name", a[0], "--region", region]}}}],
-    }))
-
-
-def principal_slug(arn: str) -> str:
-    """A stable resource-name part for an IAM principal: its name plus a short digest of the whole ARN."""
-    name = re.sub(r"[^a-z0-9]+", "-", arn.rsplit("/", 1)[-1].lower()).strip("-")[:24]
-    return f"{name}-{hashlib.sha256(arn.encode()).hexdigest()[:6]}"
+    """A kubeconfig that gets tokens from the AWS CLI."""
+    return exec_kubeconfig(cluster.name, cluster.endpoint, cluster.certificate_authority.data, "aws",
+                           cluster.name.apply(lambda n: ["eks", "get-token", "--cluster-name", n, "--region", region]))
 
 
 def same_principal(caller_arn: str, principal_arn: str) -> bool:
@@ -236,9 +225,7 @@ def checked_deployer(caller_arn: str, admins: list[str]) -> str:
     whose duplicate would fail with ResourceInUseException when the creator is also listed). Anyone else
     would get Unauthorized after the cluster is built: refused in preview, before anything is created."""
     if not any(same_principal(caller_arn, admin) for admin in admins):
-        raise pulumi.RunError(
-            f"dragonfarm:breeding_ground.admins: got {', '.join(admins)}; allowed: a list including the identity running "
-            f"pulumi up ({caller_arn}): the cluster admits only listed admins, and the program installs the in-cluster stack as that identity")
+        refuse_deployer(caller_arn, admins)
     return caller_arn
 
 

@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import ipaddress
 import uuid
 from typing import Any
@@ -37,6 +36,7 @@ from pulumi_kubernetes.core.v1 import ConfigMap
 
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog
+from components.breeding_ground.access import principal_slug, refuse_deployer
 from components.breeding_ground.gpu_stack import TEAM_SERVICE_ACCOUNT, GpuStack
 from components.breeding_ground.spec import SYSTEM_GROUP, BreedingGroundSpec, Capacity, GpuPoolSpec, node_group_names, pool_labels
 
@@ -117,16 +117,8 @@ def checked_deployer(object_id: str, admins: list[str]) -> str:
     stack as that identity, and with local accounts off only Azure RBAC grants let it in. A member of an admin
     group cannot be told apart here: list the deploying identity itself. Refused in preview otherwise."""
     if object_id not in [principal(a)[0] for a in admins]:
-        raise pulumi.RunError(
-            f"dragonfarm:breeding_ground.admins: got {', '.join(admins)}; allowed: a list including the Entra object id running "
-            f"pulumi up ({object_id}): the cluster admits only listed admins, and the program installs the in-cluster stack as "
-            f"that identity")
+        refuse_deployer(object_id, admins, what="the Entra object id")
     return object_id
-
-
-def principal_slug(principal: str) -> str:
-    """A stable resource-name part for an Entra principal (object ids may share any prefix)."""
-    return hashlib.sha256(principal.encode()).hexdigest()[:10]
 
 
 PRINCIPAL_TYPES = {"user": "User", "group": "Group", "servicePrincipal": "ServicePrincipal"}

@@ -29,7 +29,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import pulumi
@@ -39,6 +38,7 @@ from pulumi_kubernetes.apiextensions import CustomResource
 
 from components.base import FarmComponent, token
 from components.breeding_ground import catalog, versions
+from components.breeding_ground.access import exec_kubeconfig, principal_slug, refuse_deployer
 from components.breeding_ground.gpu_stack import TEAM_SERVICE_ACCOUNT, GpuStack
 from components.breeding_ground.spec import SYSTEM_GROUP, BreedingGroundSpec, Capacity, GpuPoolSpec, node_group_names, pool_labels
 
@@ -163,22 +163,9 @@ def checked_deployer(caller_email: str, admins: list[str]) -> str:
     """`caller_email` if it is one of `admins` (as user: or serviceAccount:), or if an admin is a group (its
     members cannot be listed here: IAM decides). The program installs the in-cluster stack as whoever runs
     `pulumi up`; anyone else would be refused by the cluster after it is built: refused in preview."""
-    if caller_email in [member_email(a) for a in admins if not a.startswith("group:")] or any(a.startswith("group:") for a in admins):
-        return caller_email
-    raise pulumi.RunError(
-        f"dragonfarm:breeding_ground.admins: got {', '.join(admins)}; allowed: a list including the identity running "
-        f"pulumi up ({caller_email}): the cluster admits only listed admins, and the program installs the in-cluster stack as that identity")
-
-
-def kubeconfig(name: pulumi.Input[str], endpoint: pulumi.Input[str], ca: pulumi.Input[str]) -> pulumi.Output[str]:
-    """A kubeconfig that gets tokens from gcloud's GKE auth plugin (no long-lived credentials in state)."""
-    return pulumi.Output.all(name, endpoint, ca).apply(lambda a: json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": a[0],
-        "clusters": [{"name": a[0], "cluster": {"server": f"https://{a[1]}", "certificate-authority-data": a[2]}}],
-        "contexts": [{"name": a[0], "context": {"cluster": a[0], "user": a[0]}}],
-        "users": [{"name": a[0], "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
-                                                   "command": "gke-gcloud-auth-plugin", "provideClusterInfo": True}}}],
-    }))
+    if caller_email not in [member_email(a) for a in admins if not a.startswith("group:")] and not any(a.startswith("group:") for a in admins):
+        refuse_deployer(caller_email, admins)
+    return caller_email
 
 
 def exclusion_start(version: str) -> str:
@@ -224,7 +211,9 @@ class GcpBreedingGround(FarmComponent):
                 self.gpu_node_pools.append(args["name"])
         admin_access = self._people(name, spec, project)
         ca = cluster.master_auth.cluster_ca_certificate.apply(lambda c: c or "")
-        self.kubeconfig = pulumi.Output.secret(kubeconfig(cluster.name, cluster.endpoint, ca))
+        # Tokens from gcloud's GKE auth plugin.
+        self.kubeconfig = pulumi.Output.secret(exec_kubeconfig(cluster.name, pulumi.Output.concat("https://", cluster.endpoint), ca,
+                                                               "gke-gcloud-auth-plugin", provide_cluster_info=True))
         provider = KubernetesProvider(f"{name}-k8s", kubeconfig=pulumi.Output.all(self.kubeconfig, self.deployer).apply(lambda a: a[0]),
                                       enable_server_side_apply=True, opts=self.child(depends_on=admin_access))
         in_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[system])
@@ -310,11 +299,11 @@ class GcpBreedingGround(FarmComponent):
         self.deployer = caller.apply(lambda email: checked_deployer(email, spec.admins))
         grants: list[pulumi.Resource] = []
         for admin in spec.admins:
-            grants.append(projects.IAMMember(f"{name}-admin-{_slug(admin)}", project=project, role="roles/container.admin",
+            grants.append(projects.IAMMember(f"{name}-admin-{principal_slug(admin)}", project=project, role="roles/container.admin",
                                              member=admin, opts=self.child()))
         members = dict.fromkeys(m for team in spec.teams.values() for m in team.members if m not in spec.admins)
         for member in members:
-            projects.IAMMember(f"{name}-member-{_slug(member)}", project=project, role="roles/container.clusterViewer",
+            projects.IAMMember(f"{name}-member-{principal_slug(member)}", project=project, role="roles/container.clusterViewer",
                                member=member, opts=self.child())
         return grants
 
@@ -344,9 +333,3 @@ def bucket_grants(owner: FarmComponent, name: str, member: pulumi.Input[str], gr
     named by trough so adding or removing one leaves the others alone."""
     for key, (bucket, access) in grants.items():
         storage.BucketIAMMember(f"{name}-trough-{key}", bucket=bucket, role=BUCKET_ROLES[access], member=member, opts=owner.child())
-
-
-def _slug(principal: str) -> str:
-    kind, _, email = principal.partition(":")
-    readable = "".join(ch if ch.isalnum() else "-" for ch in email.split("@")[0].lower())[:20].strip("-")
-    return f"{kind[:1]}-{readable}-{hashlib.sha256(principal.encode()).hexdigest()[:6]}"
