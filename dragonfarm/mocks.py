@@ -52,6 +52,9 @@ class FarmMocks(pulumi.runtime.Mocks):
             rid, extra = self._azure(typ, name, inputs)
         elif typ.startswith("kubernetes:"):
             rid, extra = self._kubernetes(typ, name, inputs)
+        elif typ == "tls:index/privateKey:PrivateKey":
+            # A public key's shape only: no private key exists anywhere in a plan.
+            rid, extra = f"{name}-{digest(typ, name, length=8)}", {"publicKeyOpenssh": f"ssh-rsa AAAAB3NzaC1yc2E{digest(name, length=32)} mock"}
         else:
             rid, extra = f"{name}-{digest(typ, name, length=8)}", {}
         return rid, {**inputs, **extra}
@@ -147,9 +150,13 @@ class FarmMocks(pulumi.runtime.Mocks):
         provider = {"network": "Microsoft.Network", "storage": "Microsoft.Storage", "keyvault": "Microsoft.KeyVault",
                     "containerservice": "Microsoft.ContainerService", "compute": "Microsoft.Compute",
                     "managedidentity": "Microsoft.ManagedIdentity", "authorization": "Microsoft.Authorization",
-                    "consumption": "Microsoft.Consumption", "insights": "Microsoft.Insights"}.get(module, f"Microsoft.{module}")
+                    "consumption": "Microsoft.Consumption", "monitor": "Microsoft.Insights", "logic": "Microsoft.Logic",
+                    "devtestlab": "Microsoft.DevTestLab"}.get(module, f"Microsoft.{module}")
+        plural = kind[0].lower() + (kind[1:-1] + "ies" if kind.endswith("ty") else kind[1:] + "s")
         rid = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}" if kind == "ResourceGroup"
-               else f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/{provider}/{kind[0].lower() + kind[1:]}s/{real_name}")
+               else f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/{provider}/{plural}/{real_name}")
+        if kind == "RoleDefinition":
+            rid = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{inputs.get('roleDefinitionId')}"
         if kind == "BlobContainer":
             rid = (f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/"
                    f"{inputs.get('accountName')}/blobServices/default/containers/{inputs.get('containerName')}")
@@ -161,6 +168,8 @@ class FarmMocks(pulumi.runtime.Mocks):
             extra["identity"] = {**identity, "userAssignedIdentities": {
                 i: {"principalId": uuid_like(str(i), "p"), "clientId": uuid_like(str(i), "c")}
                 for i in identity["userAssignedIdentities"]}}
+        if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
+            extra["identity"] = {**extra.get("identity", identity), "principalId": uuid_like(name, "system"), "tenantId": TENANT}
         if kind == "Vault":
             extra["properties"] = {**inputs.get("properties", {}), "vaultUri": f"https://{real_name}.vault.azure.net/"}
         elif kind == "Key":
@@ -199,6 +208,9 @@ class FarmMocks(pulumi.runtime.Mocks):
             "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"},
             "aws:ec2/getAmi:getAmi": {"id": f"ami-{digest(json.dumps(args.args, sort_keys=True, default=str))}",
                                       "architecture": "x86_64", "mostRecent": True},
+            "azure-native:logic:listWorkflowTriggerCallbackUrl": {
+                "value": f"https://prod-00.{self.region}.logic.azure.com/workflows/{digest(json.dumps(args.args, sort_keys=True, default=str))}"
+                         f"/triggers/{args.args.get('triggerName')}/paths/invoke?api-version=2016-10-01&sig=mock"},
             "azure-native:authorization:getClientConfig": {
                 "clientId": uuid_like("client"), "objectId": self.caller if self.cloud == "azure" else uuid_like("object"),
                 "subscriptionId": SUBSCRIPTION, "tenantId": TENANT},

@@ -220,8 +220,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # the wire's marker of a secret value (pulumi.runtime.rpc)
+
+
 def _plain(value: Any) -> Any:
-    """Inputs as JSON-friendly values: whole floats back to ints (the wire has only doubles)."""
+    """Inputs as JSON-friendly values: whole floats back to ints (the wire has only doubles); secrets unwrapped (a plan
+    holds mock values only)."""
+    if isinstance(value, dict) and SECRET_SIG in value:
+        return _plain(value.get("value"))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in sorted(value.items()) if not k.startswith("__")}
     if isinstance(value, (list, tuple)):

@@ -11,13 +11,16 @@ from __future__ import annotations
 import uuid
 
 import pulumi
-from pulumi_azure_native import authorization, keyvault, managedidentity, network, privatedns, resources
+from pulumi_azure_native import authorization, compute, keyvault, managedidentity, network, privatedns, resources
 
 from components.base import FarmComponent, token
 from components.fence.spec import FenceSpec, NatMode, key_vault_name, subnet_plan
 
 # Built-in role "Key Vault Crypto Service Encryption User": wrap/unwrap with the key, nothing more.
 CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+STOP_SPEND_ACTIONS = ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/deallocate/action",
+                      "Microsoft.ContainerService/managedClusters/read", "Microsoft.ContainerService/managedClusters/agentPools/read",
+                      "Microsoft.ContainerService/managedClusters/agentPools/write"]
 BLOB_DNS_ZONE = "privatelink.blob.core.windows.net"
 
 
@@ -31,6 +34,7 @@ class AzureFence(FarmComponent):
     TOKEN = token("AzureFence")
 
     resource_group_name: pulumi.Output[str]
+    resource_group_id: pulumi.Output[str]
     vnet_id: pulumi.Output[str]
     node_subnet_id: pulumi.Output[str]
     endpoint_subnet_id: pulumi.Output[str] | None
@@ -41,6 +45,19 @@ class AzureFence(FarmComponent):
     storage_identity_id: pulumi.Output[str]
     nat_ip: pulumi.Output[str] | None
     """The NAT gateway's public address (what the nodes' outbound traffic comes from), None without one."""
+    disk_encryption_set_id: pulumi.Output[str] | None
+    """Managed disks (node OS disks, dev boxes) encrypted with the farm key; ready once its identity may use the key.
+    None with `existing_key_id` (bring your own disk encryption set with it)."""
+    etcd_key_id: pulumi.Output[str] | None
+    """A versioned key id for AKS's KMS etcd encryption (encrypt/decrypt, no expiry), None with `existing_key_id`."""
+    etcd_vault_id: pulumi.Output[str] | None
+    """The vault holding it: no public network access (AKS reaches it through a private link it makes itself)."""
+    api_server_subnet_id: pulumi.Output[str] | None
+    """A subnet delegated to AKS for the API server (VNet integration, which a private KMS vault requires)."""
+    vault_id: pulumi.Output[str] | None
+    stop_role_id: pulumi.Output[str]
+    """A custom role that may only stop spend: deallocate VMs and scale agent pools (what a dev box's idle watcher and
+    the budget hard stop do), assignable in the farm's resource group."""
 
     def __init__(self, name: str, spec: FenceSpec, *, region: str, environment: str, tags: dict[str, str],
                  protect_data: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -48,6 +65,7 @@ class AzureFence(FarmComponent):
         group = resources.ResourceGroup(f"{name}-rg", resource_group_name=f"{name}-rg", location=region, tags=tags,
                                         opts=self.child())
         self.resource_group_name = group.name
+        self.resource_group_id = group.id
         self.location = region
         self.tags = tags
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
@@ -55,10 +73,12 @@ class AzureFence(FarmComponent):
                                                         resource_group_name=group.name, location=region, tags=tags,
                                                         opts=self.child())
         self.storage_identity_id = identity.id
-        self._key(name, spec, region, client, identity)
+        self.stop_role_id = self._stop_role(name, group)
+        self._key(name, spec, region, client, identity, prod=environment == "prod")
         self.endpoint_subnet_id = None
         self.blob_dns_zone_id = None
         self.nat_ip = None
+        self.api_server_subnet_id = None
         if spec.existing_network is not None:
             self.vnet_id = pulumi.Output.from_input(spec.existing_network.network_id)
             self.node_subnet_id = pulumi.Output.from_input(spec.existing_network.private_subnet_ids[0])
@@ -66,20 +86,23 @@ class AzureFence(FarmComponent):
             self._network(name, spec, region, spec.nat_mode(environment))
         self.finish({"resource_group_name": self.resource_group_name, "vnet_id": self.vnet_id, "key_id": self.key_id})
 
-    def _key(self, name: str, spec: FenceSpec, region: str, client: pulumi.Output, identity: managedidentity.UserAssignedIdentity) -> None:
+    def _stop_role(self, name: str, group: resources.ResourceGroup) -> pulumi.Output[str]:
+        # Operation names: Azure resource provider operations (Microsoft.Compute, Microsoft.ContainerService).
+        role = authorization.RoleDefinition(
+            f"{name}-stop-spend", role_definition_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dragonfarm/{name}/stop-spend")),
+            role_name=f"dragonfarm stop spend ({name})", scope=group.id, assignable_scopes=[group.id],
+            description="Deallocate virtual machines and scale AKS agent pools (dragonfarm idle stop and budget hard stop)",
+            permissions=[{"actions": STOP_SPEND_ACTIONS}], opts=self.child())
+        return role.id
+
+    def _key(self, name: str, spec: FenceSpec, region: str, client: pulumi.Output, identity: managedidentity.UserAssignedIdentity,
+             prod: bool) -> None:
         if spec.existing_key_id is not None:
             self.key_id = pulumi.Output.from_input(spec.existing_key_id)
-            self.vault_uri = self.key_name = None
+            self.vault_uri = self.key_name = self.disk_encryption_set_id = self.etcd_key_id = self.etcd_vault_id = self.vault_id = None
             return
-        vault = keyvault.Vault(
-            f"{name}-kv", vault_name=key_vault_name(name), resource_group_name=self.resource_group_name, location=region,
-            properties=keyvault.VaultPropertiesArgsDict(
-                tenant_id=client.tenant_id, sku={"family": keyvault.SkuFamily.A, "name": keyvault.SkuName.STANDARD},
-                enable_rbac_authorization=True, enable_soft_delete=True, soft_delete_retention_in_days=90,
-                enable_purge_protection=True,
-                network_acls={"default_action": keyvault.NetworkRuleAction.DENY, "bypass": keyvault.NetworkRuleBypassOptions.AZURE_SERVICES},
-            ),
-            tags=self.tags, opts=self.stateful())
+        vault = self._vault(f"{name}-kv", key_vault_name(name), region, client, prod, spec.recover_key_vault, public_access=True)
+        self.vault_id = vault.id
         key = keyvault.Key(
             f"{name}-key", key_name="farm-data", vault_name=vault.name, resource_group_name=self.resource_group_name,
             properties=keyvault.KeyPropertiesArgsDict(
@@ -100,6 +123,62 @@ class AzureFence(FarmComponent):
         # The key name is handed out only once the identity may use it (storage encryption needs the grant first).
         self.key_name = pulumi.Output.all(key.name, grant.id).apply(lambda parts: str(parts[0]))
         self.key_id = key.key_uri
+        self._disk_encryption_set(name, region, client, vault, key)
+        self._etcd_key(name, region, client, prod, spec.recover_key_vault)
+
+    def _disk_encryption_set(self, name: str, region: str, client: pulumi.Output, vault: keyvault.Vault, key: keyvault.Key) -> None:
+        """Managed disks encrypted with the farm key. The set's own identity wraps and unwraps the disk keys; it follows
+        the key's rotations by itself (Azure "Server-side encryption of managed disks": automatic key rotation), so
+        the versioned key URL it was made with is not written back on each rotation."""
+        des = compute.DiskEncryptionSet(
+            f"{name}-disks", disk_encryption_set_name=f"{name}-disks", resource_group_name=self.resource_group_name, location=region,
+            identity={"type": compute.DiskEncryptionSetIdentityType.SYSTEM_ASSIGNED},
+            encryption_type=compute.DiskEncryptionSetType.ENCRYPTION_AT_REST_WITH_CUSTOMER_KEY,
+            active_key={"key_url": key.key_uri_with_version, "source_vault": {"id": vault.id}},
+            rotation_to_latest_key_version_enabled=True, tags=self.tags,
+            opts=self.child(ignore_changes=["activeKey.keyUrl"]))
+        grant = authorization.RoleAssignment(
+            f"{name}-key-disks", role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dragonfarm/{name}/key-disks")),
+            principal_id=des.identity.apply(lambda i: i.principal_id if i else ""), principal_type="ServicePrincipal", scope=vault.id,
+            role_definition_id=client.subscription_id.apply(
+                lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{CRYPTO_SERVICE_ENCRYPTION_USER}"),
+            opts=self.child(delete_before_replace=True))
+        self.disk_encryption_set_id = pulumi.Output.all(des.id, grant.id).apply(lambda parts: str(parts[0]))
+
+    def _vault(self, resource: str, vault_name: str, region: str, client: pulumi.Output, prod: bool, recover: bool,
+               public_access: bool) -> keyvault.Vault:
+        """A farm vault: RBAC, purge protection, deny-by-default firewall that trusted Azure services pass.
+        Customer-managed keys need soft delete and purge protection, so a destroyed vault keeps its name for the
+        retention period (7-90 days, Key Vault soft-delete overview): a week in dev, so a re-created dev stack waits at
+        most that long, or recovers it (`recover_key_vault`)."""
+        return keyvault.Vault(
+            resource, vault_name=vault_name, resource_group_name=self.resource_group_name, location=region,
+            properties=keyvault.VaultPropertiesArgsDict(
+                tenant_id=client.tenant_id, sku={"family": keyvault.SkuFamily.A, "name": keyvault.SkuName.STANDARD},
+                enable_rbac_authorization=True, enable_soft_delete=True, soft_delete_retention_in_days=90 if prod else 7,
+                enable_purge_protection=True, create_mode=keyvault.CreateMode.RECOVER if recover else None,
+                public_network_access=None if public_access else "Disabled",
+                network_acls={"default_action": keyvault.NetworkRuleAction.DENY, "bypass": keyvault.NetworkRuleBypassOptions.AZURE_SERVICES},
+            ),
+            # createMode matters only when the vault is made; dropping `recover_key_vault` afterwards changes nothing.
+            tags=self.tags, opts=self.stateful(ignore_changes=["properties.createMode"]))
+
+    def _etcd_key(self, name: str, region: str, client: pulumi.Output, prod: bool, recover: bool) -> None:
+        """AKS's KMS plugin encrypts and decrypts with the key version it is given (AKS "Add Key Management Service etcd
+        encryption"): a key of its own with those operations and no expiry (an expired version stops the API server
+        reading secrets; rotating it is a stack change). Its vault allows no public network access: KMS refuses a vault
+        limited to selected networks, and reaches a private one through a private link of its own, which needs API
+        server VNet integration (the fence's api-server subnet)."""
+        vault = self._vault(f"{name}-etcd-kv", key_vault_name(name.removesuffix("-fence") + "-etcd"), region, client, prod, recover,
+                            public_access=False)
+        key = keyvault.Key(
+            f"{name}-etcd-key", key_name="etcd", vault_name=vault.name, resource_group_name=self.resource_group_name,
+            properties=keyvault.KeyPropertiesArgsDict(
+                kty=keyvault.JsonWebKeyType.RSA, key_size=2048,
+                key_ops=[keyvault.JsonWebKeyOperation.ENCRYPT, keyvault.JsonWebKeyOperation.DECRYPT]),
+            opts=self.stateful())
+        self.etcd_vault_id = vault.id
+        self.etcd_key_id = key.key_uri_with_version
 
     def _network(self, name: str, spec: FenceSpec, region: str, nat: NatMode) -> None:
         rg = self.resource_group_name
@@ -112,7 +191,7 @@ class AzureFence(FarmComponent):
         nsgs = {role: network.NetworkSecurityGroup(f"{name}-{role}", network_security_group_name=f"{name}-{role}",
                                                    resource_group_name=rg, location=region,
                                                    security_rules=deny_internet_inbound(), tags=self.tags, opts=self.child())
-                for role in ("nodes", "endpoints")}
+                for role in ("nodes", "endpoints", "api-server")}
         nat_gateway = None
         if nat is not NatMode.none:
             ip = network.PublicIPAddress(f"{name}-nat-ip", public_ip_address_name=f"{name}-nat-ip", resource_group_name=rg,
@@ -127,12 +206,18 @@ class AzureFence(FarmComponent):
                                nat_gateway={"id": nat_gateway.id} if nat_gateway is not None else None,
                                default_outbound_access=False, opts=self.child())
         self.node_subnet_id = nodes.id
+        # API server VNet integration: a subnet of its own delegated to AKS, /28 at least (AKS "API Server VNet Integration").
+        api_server = network.Subnet(f"{name}-api-server", subnet_name="api-server", resource_group_name=rg, virtual_network_name=vnet.name,
+                                    address_prefix=subnet_plan(spec.cidr, 2)[1][1], network_security_group={"id": nsgs["api-server"].id},
+                                    delegations=[{"name": "aks", "service_name": "Microsoft.ContainerService/managedClusters"}],
+                                    default_outbound_access=False, opts=self.child(depends_on=[nodes]))
+        self.api_server_subnet_id = api_server.id
         if spec.private_endpoints:
             endpoints = network.Subnet(f"{name}-endpoints", subnet_name="endpoints", resource_group_name=rg,
                                        virtual_network_name=vnet.name, address_prefix=edge_cidrs[0],
                                        network_security_group={"id": nsgs["endpoints"].id},
                                        private_endpoint_network_policies="Enabled", default_outbound_access=False,
-                                       opts=self.child(depends_on=[nodes]))
+                                       opts=self.child(depends_on=[api_server]))
             self.endpoint_subnet_id = endpoints.id
             zone = privatedns.PrivateZone(f"{name}-blob-dns", private_zone_name=BLOB_DNS_ZONE, resource_group_name=rg,
                                           location="global", tags=self.tags, opts=self.child())

@@ -100,6 +100,10 @@ class FenceSpec(Spec):
     """Use this network instead of creating one (then cidr must not be set)."""
     existing_key_id: str | None = None
     """Use this customer-managed key (AWS KMS key ARN, GCP CryptoKey id, Azure Key Vault key id) instead of creating one."""
+    recover_key_vault: bool = False
+    """Azure: recover the fence's soft-deleted Key Vault instead of creating it. A destroyed stack's vault keeps its
+    name for its soft-delete retention (7 days in dev, 90 in prod; purge protection forbids purging it): set this
+    for the one `pulumi up` that re-creates the stack within that window, then remove it."""
 
     def nat_mode(self, environment: str) -> NatMode:
         if self.nat is not None:
@@ -127,10 +131,12 @@ class FenceSpec(Spec):
                 if ranges[a].overlaps(ranges[b]):
                     yield Problem(b, str(ranges[b]), f"a range that does not overlap {a} ({ranges[a]})")
         if ctx.cloud == "azure" and self.existing_key_id is None:
-            vault = key_vault_name(f"{ctx.prefix}-fence")
-            if not re.fullmatch(KEY_VAULT_NAME, vault):
-                yield Problem("existing_key_id", None, f"a key of your own, or a prefix giving a valid Key Vault name (got {vault!r}: "
-                                                       "3-24 letters, digits and single hyphens, ending with a letter or digit)")
+            for vault in (key_vault_name(f"{ctx.prefix}-fence"), key_vault_name(f"{ctx.prefix}-etcd")):
+                if not re.fullmatch(KEY_VAULT_NAME, vault):
+                    yield Problem("existing_key_id", None, f"a key of your own, or a prefix giving a valid Key Vault name (got {vault!r}: "
+                                                           "3-24 letters, digits and single hyphens, ending with a letter or digit)")
+        if self.recover_key_vault and (ctx.cloud != "azure" or self.existing_key_id is not None):
+            yield Problem("recover_key_vault", True, "false here: it recovers the Key Vault the Azure fence creates (not with existing_key_id)")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             yield Problem("log_retention_days", self.log_retention_days, "one of " + ", ".join(map(str, LOG_RETENTION_DAYS)))
 
