@@ -37,9 +37,6 @@ REGION_RULES: dict[str, tuple[str, str]] = {
     "azure": (r"^[a-z]+[a-z]*\d*$", "an Azure region such as 'eastus'"),
 }
 ZONE_COUNT = {"aws": (2, 3), "gcp": (0, 3), "azure": (0, 3)}
-# Optional layers each cloud's blueprint builds today. A stack asking for one a cloud does not build
-# fails at load instead of having it silently ignored.
-OPTIONAL_LAYERS_BUILT = {"aws": {"breeding_ground", "barns"}, "gcp": {"breeding_ground", "barns"}, "azure": {"breeding_ground"}}
 
 
 def zone_rule(cloud: str, region: str) -> tuple[str, str]:
@@ -115,10 +112,6 @@ class FarmConfig(Spec):
             yield Problem("zones", self.zones, "distinct zones")
         yield from only_on(self.cloud, "gcp", "project", self.project, r"[a-z][a-z0-9-]{4,28}[a-z0-9]",
                            "a GCP project id: 6-30 lowercase letters, digits and hyphens")
-        for layer in ("breeding_ground", "barns"):
-            if getattr(self, layer) and layer not in OPTIONAL_LAYERS_BUILT[self.cloud]:
-                yield Problem(layer, layer, f"unset on {self.cloud}: the {self.cloud} blueprint does not build {layer} yet "
-                                            f"(built on: {', '.join(c for c, built in OPTIONAL_LAYERS_BUILT.items() if layer in built)})")
         yield from _tag_problems(self.cloud, self.tags)
         yield from nested("fence", self.fence.problems(ctx))
         for key, trough in self.troughs.items():

@@ -369,6 +369,10 @@ class Pricer:
         disk = float(((r.inputs.get("bootDisk") or {}).get("initializeParams") or {}).get("size", 0))
         return self.box(r, r.inputs["machineType"], spot, disk)
 
+    def azure_dev_box(self, r: PlannedResource) -> Priced:
+        disk = float(((r.inputs.get("storageProfile") or {}).get("osDisk") or {}).get("diskSizeGB", 0))
+        return self.box(r, r.inputs["hardwareProfile"]["vmSize"], r.inputs.get("priority") == "Spot", disk)
+
     def gke_cluster(self, r: PlannedResource) -> Priced:
         """GKE's cluster management fee; a zonal cluster's is covered by the free tier credit (one zonal or
         Autopilot cluster per billing account: a second farm on the same billing account pays it)."""
@@ -524,6 +528,7 @@ class Pricer:
             "gcp:container/nodePool:NodePool": self.pool_of_cluster,
             "azure-native:containerservice:AgentPool": self.pool_of_cluster,
             "azure-native:containerservice:ManagedCluster": self.aks_cluster,
+            "azure-native:compute:VirtualMachine": self.azure_dev_box,
             "gcp:compute/instance:Instance": self.gce_dev_box,
             "gcp:logging/projectBucketConfig:ProjectBucketConfig": self.gcp_log_bucket,
             "gcp:kms/cryptoKey:CryptoKey": self.monthly("kms_key"),
@@ -538,7 +543,7 @@ class Pricer:
 
 # Resources that do not bill by themselves.
 FREE_PREFIXES = ("pulumi:providers:", "kubernetes:", "aws:iam/", "aws:s3/bucket", "gcp:compute/network:", "gcp:serviceaccount/",
-                 "azure-native:authorization:")
+                 "azure-native:authorization:", "tls:")
 FREE = frozenset({
     "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet", "aws:ec2/routeTable:RouteTable", "aws:ec2/route:Route",
     "aws:ec2/routeTableAssociation:RouteTableAssociation", "aws:ec2/internetGateway:InternetGateway",
@@ -562,6 +567,9 @@ FREE = frozenset({
     "azure-native:managedidentity:UserAssignedIdentity", "azure-native:managedidentity:FederatedIdentityCredential",
     "azure-native:containerservice:MaintenanceConfiguration", "azure-native:keyvault:Vault", "azure-native:storage:BlobContainer",
     "azure-native:storage:BlobServiceProperties", "azure-native:storage:ManagementPolicy",
+    # A NIC without a public address, the VM's sign-in extension, its auto-shutdown schedule, the disk encryption set.
+    "azure-native:network:NetworkInterface", "azure-native:compute:VirtualMachineExtension", "azure-native:devtestlab:GlobalSchedule",
+    "azure-native:compute:DiskEncryptionSet",
 })
 # Resources that bill per request or GB the usage profile does not model.
 USAGE_BASED = {
@@ -572,6 +580,8 @@ USAGE_BASED = {
     "aws:scheduler/schedule:Schedule": "per invocation (first 14 million a month free)",
     "azure-native:keyvault:Key": "per key operation",
     "azure-native:privatedns:VirtualNetworkLink": "per DNS query",
+    "azure-native:monitor:ActionGroup": "per notification (first 1,000 emails a month free)",
+    "azure-native:logic:Workflow": "per action run (the hard stop runs a handful, once)",
     "gcp:pubsub/topic:Topic": "per message volume (first 10 GB a month free)",
     "gcp:cloudfunctionsv2/function:Function": "per invocation and compute time (first 2 million invocations a month free)",
     "gcp:storage/bucketObject:BucketObject": "stored in its bucket (the hard stop's source: kilobytes)",

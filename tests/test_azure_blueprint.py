@@ -48,7 +48,7 @@ def test_cluster_access_identity_and_network():
     assert network_role_scope_is_the_vnet()
     # Entra ID with Azure RBAC, no local accounts (AKS "Entra ID authorization", "Manage local accounts").
     assert inputs["aadProfile"] == {"managed": True, "enableAzureRBAC": True} and inputs["disableLocalAccounts"] is True
-    assert inputs["oidcIssuerProfile"] == {"enabled": True} and inputs["securityProfile"] == {"workloadIdentity": {"enabled": True}}
+    assert inputs["oidcIssuerProfile"] == {"enabled": True} and inputs["securityProfile"]["workloadIdentity"] == {"enabled": True}
     network = inputs["networkProfile"]
     # Azure CNI overlay with Cilium (AKS "Azure CNI powered by Cilium"); the DNS address inside the service range.
     assert (network["networkPlugin"], network["networkPluginMode"], network["networkDataplane"], network["networkPolicy"]) == \

@@ -235,11 +235,21 @@ def test_unknown_stack_name_is_bad_input():
     assert "allowed: a stack under stacks/ (aws-dev, aws-prod, azure-dev, azure-prod, gcp-dev, gcp-prod)" in run.stderr
 
 
-def test_layers_a_cloud_does_not_build_yet_fail_at_load():
+def test_azure_barn_time_zone_must_have_a_windows_name():
+    # Azure auto-shutdown takes Windows time zone ids (devtestlab GlobalSchedule timeZoneId); the farm maps IANA names
+    # through CLDR's windowsZones table and refuses one it cannot map instead of failing at deploy.
     config = stack_config("azure-dev")
-    config["dragonfarm:barns"] = {"box": {"gpu": "t4"}}
-    assert errors(config) == ["s.yaml: dragonfarm:barns: got 'barns'; allowed: unset on azure: the azure blueprint "
-                              "does not build barns yet (built on: aws, gcp)"]
+    config["dragonfarm:barns"]["box"]["time_zone"] = "Pacific/Chatham"
+    (line,) = errors(config)
+    assert line.startswith("s.yaml: dragonfarm:barns.box.time_zone: got 'Pacific/Chatham'; allowed: a time zone azure schedules know "
+                           "(windows_time_zones.csv): Africa/Johannesburg, America/Chicago")
+
+
+def test_recover_key_vault_is_azure_only():
+    config = aws()
+    config["dragonfarm:fence"]["recover_key_vault"] = True
+    assert errors(config) == ["s.yaml: dragonfarm:fence.recover_key_vault: got True; allowed: false here: it recovers the Key Vault "
+                              "the Azure fence creates (not with existing_key_id)"]
 
 
 def test_gcp_budget_needs_a_billing_account():

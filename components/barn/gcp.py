@@ -52,7 +52,7 @@ class GcpBarn(FarmComponent):
                  troughs: dict[str, tuple[pulumi.Input[str], str]] | None = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts)
         machine = spec.instance_type("gcp", region)
-        self.zone = barn_zone(spec, machine, region, zones)
+        self.zone = spec.zone("gcp", machine, region, zones)
         self.instance_name = name
         account = serviceaccount.Account(f"{name}-sa", account_id=service_account_id(name, "box"), project=project,
                                          display_name=f"{name} dev box", opts=self.child())
@@ -101,13 +101,4 @@ class GcpBarn(FarmComponent):
             instance_schedule_policy={"vm_stop_schedule": {"schedule": f"{int(minute)} {int(hour)} * * *"},
                                       "time_zone": spec.stop_time_zone("gcp", region)},
             opts=self.child())
-
-
-def barn_zone(spec: BarnSpec, machine: str, region: str, zones: list[str]) -> str:
-    """The first of `zones` (the stack's, or every zone of the region) selling the machine with its GPUs."""
-    offering = catalog.zones_offering("gcp", machine, spec.gpus, region)
-    usable = [z for z in zones if offering is None or z in offering]
-    if not usable:
-        raise ValueError(f"barn gpu: got {spec.gpu} x{spec.gpus}; allowed: a GPU sold in one of the zones {', '.join(zones)}")
-    return usable[0]
 

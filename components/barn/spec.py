@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import zoneinfo
+from functools import cache
+from pathlib import Path
 from typing import Iterator
 
 from pydantic import Field
@@ -11,6 +14,25 @@ from components.breeding_ground import catalog
 from components.fence import regions
 from components.schema import Context, Key, Problem, Spec
 from components.trough.spec import Access
+
+# Clouds whose VM schedules name time zones their own way: IANA name -> the cloud's (Azure auto-shutdown takes
+# Windows time zone ids).
+TIME_ZONE_TABLES = {"azure": Path(__file__).parent / "windows_time_zones.csv"}
+
+
+@cache
+def _time_zone_table(cloud: str) -> dict[str, str] | None:
+    path = TIME_ZONE_TABLES.get(cloud)
+    if path is None:
+        return None
+    with open(path, newline="") as f:
+        return {row["iana"]: row["windows"] for row in csv.DictReader(f)}
+
+
+def schedule_time_zone(cloud: str, iana: str) -> str:
+    """The time zone name a cloud's VM schedule takes for an IANA zone (checked at load)."""
+    table = _time_zone_table(cloud)
+    return iana if table is None else table[iana]
 
 
 class BarnSpec(Spec):
@@ -34,6 +56,10 @@ class BarnSpec(Spec):
     def problems(self, ctx: Context) -> Iterator[Problem]:
         if self.time_zone is not None and self.time_zone not in zoneinfo.available_timezones():
             yield Problem("time_zone", self.time_zone, "an IANA time zone such as UTC or Europe/Berlin")
+        table = _time_zone_table(ctx.cloud)
+        if table is not None and self.stop_time_zone(ctx.cloud, ctx.region) not in table:
+            yield Problem("time_zone", self.stop_time_zone(ctx.cloud, ctx.region),
+                          f"a time zone {ctx.cloud} schedules know ({TIME_ZONE_TABLES[ctx.cloud].name}): {', '.join(sorted(table))}")
         offered = catalog.gpus_on(ctx.cloud)
         if self.gpu not in offered:
             yield Problem("gpu", self.gpu, f"a GPU {ctx.cloud} offers: {', '.join(offered)}")
@@ -56,6 +82,14 @@ class BarnSpec(Spec):
         if not types:
             raise ValueError(f"barn gpu: got {self.gpu} x{self.gpus}; allowed: a GPU offered in {region} (offered.csv)")
         return types[0]
+
+    def zone(self, cloud: str, machine: str, region: str, zones: list[str]) -> str:
+        """The first of `zones` (the stack's, or every zone of the region) selling the machine with its GPUs."""
+        offering = catalog.zones_offering(cloud, machine, self.gpus, region)
+        usable = [z for z in zones if offering is None or z in offering]
+        if not usable:
+            raise ValueError(f"barn gpu: got {self.gpu} x{self.gpus}; allowed: a GPU sold in one of the zones {', '.join(zones)}")
+        return usable[0]
 
     def stop_time_zone(self, cloud: str, region: str) -> str:
         """The time zone nightly_stop is read in: the stack's, or the region's."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -52,6 +53,9 @@ SYSTEM_DISK_GB = 64
 # Built-in role definitions (Azure built-in roles reference).
 ROLES = {
     "network-contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
+    "reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "key-vault-crypto-user": "12338af0-0e69-4776-bea7-57ae8d297424",
+    "key-vault-contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
     "aks-rbac-cluster-admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
     "aks-rbac-writer": "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
     "aks-cluster-user": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
@@ -62,6 +66,17 @@ BLOB_ROLES = {"read": "blob-reader", "read-write": "blob-contributor"}
 # The autoscaler's priority expander reads this ConfigMap (kubernetes/autoscaler expander/priority readme):
 # the highest number wins; node groups are AKS scale sets named aks-<pool>-<digits>-vmss.
 PRIORITY_CONFIGMAP = "cluster-autoscaler-priority-expander"
+
+
+@dataclass(frozen=True)
+class ClusterEncryption:
+    """The fence's keys for a cluster: etcd secrets through KMS (a private vault, so the API server joins the VNet
+    through its own subnet) and node OS disks through a disk encryption set. Both are set when the cluster is made."""
+
+    etcd_key_id: pulumi.Input[str]
+    etcd_vault_id: pulumi.Input[str]
+    api_server_subnet_id: pulumi.Input[str]
+    disk_encryption_set_id: pulumi.Input[str]
 
 
 def taint_strings(pool: GpuPoolSpec) -> list[str]:
@@ -142,6 +157,18 @@ def azure_cli_login(kubeconfig: str) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+def blob_grants(owner: FarmComponent, name: str, principal_id: pulumi.Input[str], subscription: pulumi.Input[str],
+                troughs: dict[str, tuple[pulumi.Input[str], str]], guid_parts: tuple[str, ...]) -> None:
+    """Storage Blob Data Reader or Contributor for a managed identity on each trough's container, nothing wider
+    (assignment names from `guid_parts` and the trough)."""
+    for trough, (container, access) in troughs.items():
+        authorization.RoleAssignment(
+            f"{name}-trough-{trough}", role_assignment_name=assignment_name(*guid_parts, trough), principal_id=principal_id,
+            principal_type="ServicePrincipal", scope=container, role_definition_id=role_id(subscription, BLOB_ROLES[access]),
+            # A re-created identity gets a new principal id under the same assignment name: delete first.
+            opts=owner.child(delete_before_replace=True))
+
+
 def role_id(subscription: pulumi.Input[str], role: str) -> pulumi.Output[str]:
     return pulumi.Output.concat("/subscriptions/", subscription, "/providers/Microsoft.Authorization/roleDefinitions/", ROLES[role])
 
@@ -162,6 +189,7 @@ class AzureBreedingGround(FarmComponent):
     def __init__(self, name: str, spec: BreedingGroundSpec, *, region: str, zones: list[str], resource_group_name: pulumi.Input[str],
                  subnet_id: pulumi.Input[str], vnet_id: pulumi.Input[str], egress_ip: pulumi.Input[str] | None,
                  services_cidr: str, pods_cidr: str, tags: dict[str, str], prod: bool,
+                 encryption: ClusterEncryption | None = None,
                  team_troughs: dict[str, dict[str, tuple[pulumi.Input[str], str]]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts)
@@ -176,8 +204,19 @@ class AzureBreedingGround(FarmComponent):
             f"{name}-control-plane-network", role_assignment_name=assignment_name(name, "control-plane-network"),
             principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=vnet_id,
             role_definition_id=role_id(self.subscription, "network-contributor"), opts=self.child())
+        control_plane_grants: list[pulumi.Resource] = [network_role]
+        if encryption is not None:
+            # KMS with a private vault: Key Vault Crypto User for the key, Key Vault Contributor for the private link AKS
+            # makes to the vault (AKS "Add KMS etcd encryption"); Reader on the disk encryption set its node disks use
+            # (AKS "Bring your own keys with Azure managed disks").
+            for role, scope in (("key-vault-crypto-user", encryption.etcd_vault_id), ("key-vault-contributor", encryption.etcd_vault_id),
+                                ("reader", encryption.disk_encryption_set_id)):
+                control_plane_grants.append(authorization.RoleAssignment(
+                    f"{name}-control-plane-{role}", role_assignment_name=assignment_name(name, "control-plane", role),
+                    principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=scope,
+                    role_definition_id=role_id(self.subscription, role), opts=self.child(delete_before_replace=True)))
         cluster = self._cluster(name, spec, region, zones, resource_group_name, subnet_id, egress_ip, services_cidr, pods_cidr, tags,
-                                prod, identity, [network_role])
+                                prod, identity, control_plane_grants, encryption)
         self.cluster_name, self.cluster_id = cluster.name, cluster.id
         # Node image upgrades (the only automatic upgrades) happen in a weekend window (AKS "Use planned maintenance":
         # the aksManagedNodeOSUpgradeSchedule configuration).
@@ -222,7 +261,8 @@ class AzureBreedingGround(FarmComponent):
 
     def _cluster(self, name: str, spec: BreedingGroundSpec, region: str, zones: list[str], resource_group_name: pulumi.Input[str],
                  subnet_id: pulumi.Input[str], egress_ip: pulumi.Input[str] | None, services_cidr: str, pods_cidr: str,
-                 tags: dict[str, str], prod: bool, identity: managedidentity.UserAssignedIdentity, after: list[pulumi.Resource]) -> containerservice.ManagedCluster:
+                 tags: dict[str, str], prod: bool, identity: managedidentity.UserAssignedIdentity, after: list[pulumi.Resource],
+                 encryption: ClusterEncryption | None) -> containerservice.ManagedCluster:
         system = spec.system_pool
         public = spec.deploy_from == "internet"
         services = services_cidr
@@ -233,6 +273,13 @@ class AzureBreedingGround(FarmComponent):
             authorized.append(pulumi.Output.concat(egress_ip, "/32"))
         cluster_identity: containerservice.ManagedClusterIdentityArgsDict = {
             "type": containerservice.ResourceIdentityType.USER_ASSIGNED, "user_assigned_identities": [identity.id]}
+        access: containerservice.ManagedClusterAPIServerAccessProfileArgsDict = {
+            "enable_private_cluster": not public, "authorized_ip_ranges": authorized if public else None}
+        security: containerservice.ManagedClusterSecurityProfileArgsDict = {"workload_identity": {"enabled": True}}
+        if encryption is not None:
+            access.update(enable_vnet_integration=True, subnet_id=encryption.api_server_subnet_id)
+            security["azure_key_vault_kms"] = {"enabled": True, "key_id": encryption.etcd_key_id, "key_vault_network_access": "Private",
+                                               "key_vault_resource_id": encryption.etcd_vault_id}
         return containerservice.ManagedCluster(
             name, resource_name_=name, resource_group_name=resource_group_name, location=region, dns_prefix=name,
             kubernetes_version=spec.version("azure"),
@@ -250,12 +297,12 @@ class AzureBreedingGround(FarmComponent):
                              "outbound_type": "userAssignedNATGateway" if egress_ip is not None else "loadBalancer"},
             # Nodes reach a public API through the NAT gateway: its address must be authorized too (AKS "API server
             # authorized IP ranges" adds only a load balancer's outbound IP by itself).
-            api_server_access_profile={"enable_private_cluster": not public,
-                                       "authorized_ip_ranges": authorized if public else None},
+            api_server_access_profile=access,
+            disk_encryption_set_id=encryption.disk_encryption_set_id if encryption is not None else None,
             aad_profile={"managed": True, "enable_azure_rbac": True},
             disable_local_accounts=True,
             oidc_issuer_profile={"enabled": True},
-            security_profile={"workload_identity": {"enabled": True}},
+            security_profile=security,
             # Node images follow AKS's weekly releases; the Kubernetes minor moves only when the stack says so.
             # (The node-image upgrade channel is legacy: AKS "Automatically upgrade a cluster".)
             auto_upgrade_profile={"upgrade_channel": "none", "node_os_upgrade_channel": "NodeImage"},
@@ -309,12 +356,7 @@ class AzureBreedingGround(FarmComponent):
                 resource_group_name=resource_group_name, resource_name_=identity.name, issuer=issuer,
                 subject=f"system:serviceaccount:{team}:{TEAM_SERVICE_ACCOUNT}", audiences=["api://AzureADTokenExchange"],
                 opts=self.child())
-            for trough, (container, access) in grants.items():
-                authorization.RoleAssignment(
-                    f"{name}-team-{team}-trough-{trough}", role_assignment_name=assignment_name(name, team, trough),
-                    principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=container,
-                    # A re-created identity gets a new principal id under the same assignment name: delete first.
-                    role_definition_id=role_id(self.subscription, BLOB_ROLES[access]), opts=self.child(delete_before_replace=True))
+            blob_grants(self, f"{name}-team-{team}", identity.principal_id, self.subscription, grants, (name, team))
             annotations[team] = {"azure.workload.identity/client-id": identity.client_id}
         return annotations
 
