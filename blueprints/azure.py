@@ -75,10 +75,9 @@ class AzureFarm(FarmComponent):
     def _encryption(self) -> ClusterEncryption | None:
         """The fence's cluster keys; none with a key or network of the stack's own (then the cluster uses platform keys)."""
         f = self.fence
-        if f.etcd_key_id is None or f.etcd_vault_id is None or f.api_server_subnet_id is None or f.disk_encryption_set_id is None:
+        if f.etcd_key_id is None or f.etcd_vault_id is None or f.disk_encryption_set_id is None:
             return None
-        return ClusterEncryption(etcd_key_id=f.etcd_key_id, etcd_vault_id=f.etcd_vault_id, api_server_subnet_id=f.api_server_subnet_id,
-                                 disk_encryption_set_id=f.disk_encryption_set_id)
+        return ClusterEncryption(etcd_key_id=f.etcd_key_id, etcd_vault_id=f.etcd_vault_id, disk_encryption_set_id=f.disk_encryption_set_id)
 
     def _grants(self, farm: FarmConfig, explicit: dict[str, Access] | None) -> dict[str, tuple[pulumi.Input[str], str]]:
         """Trough key -> (blob container id, access) for each trough a workload may use (troughs adopted by name only

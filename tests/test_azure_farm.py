@@ -8,7 +8,6 @@ azure-compute-docs, azure-docs, entra-docs; Unicode CLDR windowsZones.xml) or a 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import os
 import re
@@ -26,7 +25,6 @@ from tests.conftest import ROOT, plan_config, planned, stack_config
 ROLE = "azure-native:authorization:RoleAssignment"
 # Built-in role ids (Azure built-in roles reference).
 CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
-KEY_VAULT_CONTRIBUTOR = "f25e0fa2-a7c8-4377-a976-54943a77a395"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 
@@ -46,30 +44,27 @@ def grants_to(plan, principal: str) -> dict[str, str]:
 # -- cluster encryption -------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stack", ["azure-dev", "azure-prod"])
-def test_etcd_secrets_are_encrypted_with_a_private_vault_key_through_vnet_integration(stack):
+def test_etcd_secrets_are_encrypted_with_a_key_of_their_own_in_kms_public_mode(stack):
     plan = planned(stack)
     cluster = one(plan, "azure-native:containerservice:ManagedCluster")
     kms = cluster.inputs["securityProfile"]["azureKeyVaultKms"]
     vault = one(plan, "azure-native:keyvault:Vault", "-etcd-kv")
     key = one(plan, "azure-native:keyvault:Key", "-etcd-key")
-    # AKS "Add KMS etcd encryption": a versioned key id (…/keys/<name>/<version>), encrypt and decrypt on the key, a
-    # vault with public access disabled only in Private mode with API server VNet integration; a private vault also
-    # needs its resource id.
-    assert kms["enabled"] is True and kms["keyVaultNetworkAccess"] == "Private"
+    # AKS "Add KMS etcd encryption": a versioned key id (…/keys/<name>/<version>) with encrypt and decrypt, in a vault
+    # that is either public (KMS Public mode) or private with a private endpoint ("Creating or updating keys in a private
+    # key vault that doesn't have a private endpoint isn't supported"); never one limited to selected networks.
+    assert kms["enabled"] is True and kms["keyVaultNetworkAccess"] == "Public" and "keyVaultResourceId" not in kms
+    assert kms["keyId"].startswith(f"https://{vault.inputs['vaultName']}.vault.azure.net/keys/etcd/")
     assert re.fullmatch(r"https://[a-z0-9-]+\.vault\.azure\.net/keys/etcd/[0-9a-f]{32}", kms["keyId"])
-    assert kms["keyVaultResourceId"].endswith(f"/vaults/{vault.inputs['vaultName']}")
-    assert vault.inputs["properties"]["publicNetworkAccess"] == "Disabled"
+    props = vault.inputs["properties"]
+    assert props["networkAcls"] == {"defaultAction": "Allow"} and "publicNetworkAccess" not in props
+    assert props["enableRbacAuthorization"] is True and props["enablePurgeProtection"] is True
     assert sorted(key.inputs["properties"]["keyOps"]) == ["decrypt", "encrypt"]
     # An expired version stops KMS from decrypting (AKS KMS observability, KeyExpired): no expiry, no rotation policy.
     assert "rotationPolicy" not in key.inputs["properties"] and "attributes" not in key.inputs["properties"]
-    access = cluster.inputs["apiServerAccessProfile"]
-    subnet = one(plan, "azure-native:network:Subnet", "-api-server")
-    # AKS "API Server VNet Integration": a dedicated subnet delegated to Microsoft.ContainerService/managedClusters, /28 or larger.
-    assert access["enableVnetIntegration"] is True and access["subnetId"].endswith("/subnets/api-server")
-    assert subnet.inputs["delegations"] == [{"name": "aks", "serviceName": "Microsoft.ContainerService/managedClusters"}]
-    assert ipaddress.ip_network(subnet.inputs["addressPrefix"]).prefixlen <= 28
-    others = [r.inputs["addressPrefix"] for r in plan.of_type("azure-native:network:Subnet") if r is not subnet]
-    assert not any(ipaddress.ip_network(subnet.inputs["addressPrefix"]).overlaps(ipaddress.ip_network(o)) for o in others)
+    # Only the cluster identity may use it: the one role assignment on the etcd vault.
+    on_vault = [r for r in plan.of_type(ROLE) if r.inputs["scope"].endswith(f"/vaults/{vault.inputs['vaultName']}")]
+    assert [r.inputs["roleDefinitionId"].rsplit("/", 1)[1] for r in on_vault] == [CRYPTO_USER]
 
 
 @pytest.mark.parametrize("stack", ["azure-dev", "azure-prod"])
@@ -79,14 +74,15 @@ def test_control_plane_identity_may_use_the_etcd_key_and_read_the_disk_encryptio
     identity = one(plan, "azure-native:managedidentity:UserAssignedIdentity", "-control-plane")
     principal = [r for r in plan.of_type(ROLE) if r.name.endswith("-control-plane-network")][0].inputs["principalId"]
     grants = grants_to(plan, principal)
-    vault_id = cluster.inputs["securityProfile"]["azureKeyVaultKms"]["keyVaultResourceId"]
-    # KMS: Key Vault Crypto User, and Key Vault Contributor for the private link to a private vault (AKS KMS doc);
-    # a disk encryption set: Reader for the cluster identity (AKS "Bring your own keys with Azure managed disks").
-    assert grants[CRYPTO_USER] == vault_id and grants[KEY_VAULT_CONTRIBUTOR] == vault_id
+    vault = one(plan, "azure-native:keyvault:Vault", "-etcd-kv")
+    # KMS: Key Vault Crypto User (AKS KMS doc); a disk encryption set: Reader for the cluster identity (AKS "Bring your
+    # own keys with Azure managed disks"); KMS refuses a system-assigned cluster identity.
+    assert grants[CRYPTO_USER].endswith(f"/vaults/{vault.inputs['vaultName']}")
     assert grants[READER] == cluster.inputs["diskEncryptionSetID"]
+    assert cluster.inputs["identity"]["type"] == "UserAssigned"
     assert cluster.inputs["identity"]["userAssignedIdentities"][0].endswith(f"/userAssignedIdentities/{identity.inputs['resourceName']}")
     grant_urns = {r.urn for r in plan.of_type(ROLE) if r.inputs["principalId"] == principal}
-    assert len(grant_urns) == 4 and grant_urns <= set(cluster.dependsOn), "the cluster must wait for its identity's grants"
+    assert len(grant_urns) == 3 and grant_urns <= set(cluster.dependsOn), "the cluster must wait for its identity's grants"
 
 
 def test_node_and_dev_box_disks_use_the_farm_key_through_one_disk_encryption_set():
@@ -112,7 +108,7 @@ def test_key_vault_names_are_freed_after_a_week_in_dev_and_can_be_recovered(tmp_
     # Key Vault soft-delete overview: retention 7 to 90 days; purge protection keeps the name for all of it.
     dev = [r.inputs["properties"] for r in planned("azure-dev").of_type("azure-native:keyvault:Vault")]
     prod = [r.inputs["properties"] for r in planned("azure-prod").of_type("azure-native:keyvault:Vault")]
-    assert len(dev) == len(prod) == 2
+    assert len(dev) == len(prod) == 2  # the data vault and the etcd vault
     assert {p["softDeleteRetentionInDays"] for p in dev} == {7} and {p["softDeleteRetentionInDays"] for p in prod} == {90}
     assert all(p["enablePurgeProtection"] is True and "createMode" not in p for p in dev + prod)
     config = stack_config("azure-dev")
@@ -146,6 +142,7 @@ def test_dev_box_is_a_private_trusted_launch_t4_vm_with_entra_sign_in():
     linux = vm.inputs["osProfile"]["linuxConfiguration"]
     assert linux["disablePasswordAuthentication"] is True and linux["ssh"]["publicKeys"][0]["keyData"].startswith("ssh-rsa ")
     assert "priority" not in vm.inputs  # regular unless the stack asks for spot
+    assert vm.inputs["diagnosticsProfile"] == {"bootDiagnostics": {"enabled": True}}  # managed storage: the serial console
 
 
 def test_idle_stop_deallocates_through_a_role_on_that_vm_only():
@@ -156,6 +153,8 @@ def test_idle_stop_deallocates_through_a_role_on_that_vm_only():
     assert role.inputs["permissions"] == [{"actions": STOP_SPEND_ACTIONS}]
     assert "Microsoft.Compute/virtualMachines/deallocate/action" in STOP_SPEND_ACTIONS
     assert not any(a.endswith(("/*", "/delete", "/start/action")) or a == "*" for a in STOP_SPEND_ACTIONS)
+    # Writing an agent pool back links its subnet and disk encryption set (AKS "Access and identity options").
+    assert {"Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Compute/diskEncryptionSets/read"} <= set(STOP_SPEND_ACTIONS)
     assert role.inputs["assignableScopes"] == [role.inputs["scope"]] and role.inputs["scope"].endswith("/resourceGroups/dfarm-az-dev-fence-rg")
     (self_stop,) = [r for r in plan.of_type(ROLE) if r.name.endswith("-stop-self")]
     assert self_stop.inputs["scope"].endswith(f"/virtualMachines/{vm.inputs['vmName']}")
@@ -264,6 +263,13 @@ def test_hard_stop_scales_every_gpu_agent_pool_to_zero_and_deallocates_dev_boxes
     put = pool_loop["actions"]["PoolAtZeroWithoutAutoscaler"]["inputs"]
     assert put["method"] == "PUT" and "'enableAutoScaling', false" in put["body"]["properties"] and "'count', 0" in put["body"]["properties"]
     assert "removeProperty(removeProperty(" in put["body"]["properties"]  # min/max count go with the autoscaler
+    # AKS answers the write 200/201 while the pool is Updating (azure-rest-api-specs AgentPools_Update example) and
+    # Logic Apps waits only on 202: the loop polls the pool until it has settled before the next one.
+    settle = pool_loop["actions"]["WaitUntilPoolSettled"]
+    assert settle["type"] == "Until" and settle["runAfter"] == {"PoolAtZeroWithoutAutoscaler": ["Succeeded"]}
+    assert "provisioningState" in settle["expression"] and settle["actions"]["PollPool"]["inputs"]["method"] == "GET"
+    # Deallocate answers 202 with a status URL outside the resource group the role covers: not followed.
+    assert definition["actions"]["DeallocateDevBoxes"]["actions"]["Deallocate"]["operationOptions"] == "DisableAsyncPattern"
     # It acts as itself, with the farm's stop-spend role on the farm's resource group.
     (grant,) = [r for r in plan.of_type(ROLE) if r.name.endswith("-ledger-hard-stop")]
     assert grant.inputs["scope"].endswith("/resourceGroups/dfarm-az-dev-fence-rg")

@@ -547,8 +547,9 @@ def test_key_vault_name_never_ends_in_a_hyphen():
     config = stack_config("azure-dev")
     config["dragonfarm:prefix"] = "ml--farm"
     (line,) = errors(config)
-    assert line.startswith("s.yaml: dragonfarm:fence.existing_key_id: got nothing; allowed: a key of your own, or a prefix giving a "
-                           "valid Key Vault name (got 'ml--farm-fence-kv'")
+    # Both of the fence's vaults (data keys; AKS etcd key) are named from the prefix.
+    assert line.startswith("s.yaml: dragonfarm:fence.existing_key_id: got nothing; allowed: a key of your own, or a prefix giving "
+                           "valid Key Vault names (got 'ml--farm-fence-kv', 'ml--farm-etcd-kv'")
 
 
 def test_budget_subscriber_limits_and_amounts_per_cloud():

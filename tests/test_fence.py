@@ -133,11 +133,11 @@ def test_azure_network_denies_internet_inbound_and_nat_serves_nodes():
 
 def test_azure_vault_is_purge_protected_and_key_is_rsa_3072():
     plan = planned("azure-dev")
-    (vault,) = plan.of_type("azure-native:keyvault:Vault")
+    vault = plan.one("azure-native:keyvault:Vault", "dfarm-az-dev-fence-kv")
     props = vault.inputs["properties"]
     assert props["enablePurgeProtection"] is True and props["enableRbacAuthorization"] is True
     assert props["networkAcls"]["defaultAction"] == "Deny"
-    (key,) = plan.of_type("azure-native:keyvault:Key")
+    key = plan.one("azure-native:keyvault:Key", "dfarm-az-dev-fence-key")
     assert (key.inputs["properties"]["kty"], key.inputs["properties"]["keySize"]) == ("RSA", 3072)
 
 

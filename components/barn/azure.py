@@ -83,6 +83,8 @@ class AzureBarn(FarmComponent):
                             "ssh": {"public_keys": [{"path": f"/home/{ADMIN_USER}/.ssh/authorized_keys",
                                                      "key_data": admin_key.public_key_openssh}]}}},
             network_profile={"network_interfaces": [{"id": nic.id, "primary": True, "delete_option": "Delete"}]},
+            # Managed boot diagnostics: the serial console, the way in when sign-in breaks on a box with no public address.
+            diagnostics_profile={"boot_diagnostics": {"enabled": True}},
             security_profile={"security_type": "TrustedLaunch",
                               "uefi_settings": {"secure_boot_enabled": True, "v_tpm_enabled": True}},
             identity={"type": compute.ResourceIdentityType.SYSTEM_ASSIGNED},

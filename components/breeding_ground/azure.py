@@ -5,7 +5,8 @@
   gateway. Private cluster unless `deploy_from: internet`, then a public API limited to
   `public_endpoint_cidrs` (authorized IP ranges).
 - Entra ID with Azure RBAC for Kubernetes authorization, local accounts off, OIDC issuer and workload
-  identity, a user-assigned control-plane identity (Network Contributor on the node subnet), auto-upgrade
+  identity, etcd secrets through Key Vault KMS and node OS disks through the fence's disk encryption set,
+  a user-assigned control-plane identity (Network Contributor on the VNet), auto-upgrade
   of node images only (the Kubernetes minor stays pinned), a weekend maintenance window for them, Free
   tier in dev and Standard (uptime SLA) in prod.
 - System pool inline (mode System, `CriticalAddonsOnly` taint, autoscaling min..max across the stack's
@@ -55,7 +56,6 @@ ROLES = {
     "network-contributor": "4d97b98b-1d4f-4787-a291-c67834d212e7",
     "reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
     "key-vault-crypto-user": "12338af0-0e69-4776-bea7-57ae8d297424",
-    "key-vault-contributor": "f25e0fa2-a7c8-4377-a976-54943a77a395",
     "aks-rbac-cluster-admin": "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b",
     "aks-rbac-writer": "a7ffa36f-339b-4b5c-8bdf-e2c188b2c0eb",
     "aks-cluster-user": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
@@ -70,12 +70,11 @@ PRIORITY_CONFIGMAP = "cluster-autoscaler-priority-expander"
 
 @dataclass(frozen=True)
 class ClusterEncryption:
-    """The fence's keys for a cluster: etcd secrets through KMS (a private vault, so the API server joins the VNet
-    through its own subnet) and node OS disks through a disk encryption set. Both are set when the cluster is made."""
+    """The fence's keys for a cluster: etcd secrets through KMS and node OS disks through a disk encryption set. Both
+    are set when the cluster is made (AKS allows disk encryption only then)."""
 
     etcd_key_id: pulumi.Input[str]
     etcd_vault_id: pulumi.Input[str]
-    api_server_subnet_id: pulumi.Input[str]
     disk_encryption_set_id: pulumi.Input[str]
 
 
@@ -206,11 +205,9 @@ class AzureBreedingGround(FarmComponent):
             role_definition_id=role_id(self.subscription, "network-contributor"), opts=self.child())
         control_plane_grants: list[pulumi.Resource] = [network_role]
         if encryption is not None:
-            # KMS with a private vault: Key Vault Crypto User for the key, Key Vault Contributor for the private link AKS
-            # makes to the vault (AKS "Add KMS etcd encryption"); Reader on the disk encryption set its node disks use
-            # (AKS "Bring your own keys with Azure managed disks").
-            for role, scope in (("key-vault-crypto-user", encryption.etcd_vault_id), ("key-vault-contributor", encryption.etcd_vault_id),
-                                ("reader", encryption.disk_encryption_set_id)):
+            # KMS: Key Vault Crypto User on the key's vault (AKS "Add KMS etcd encryption"); Reader on the disk encryption
+            # set its node disks use (AKS "Bring your own keys with Azure managed disks").
+            for role, scope in (("key-vault-crypto-user", encryption.etcd_vault_id), ("reader", encryption.disk_encryption_set_id)):
                 control_plane_grants.append(authorization.RoleAssignment(
                     f"{name}-control-plane-{role}", role_assignment_name=assignment_name(name, "control-plane", role),
                     principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=scope,
@@ -277,9 +274,7 @@ class AzureBreedingGround(FarmComponent):
             "enable_private_cluster": not public, "authorized_ip_ranges": authorized if public else None}
         security: containerservice.ManagedClusterSecurityProfileArgsDict = {"workload_identity": {"enabled": True}}
         if encryption is not None:
-            access.update(enable_vnet_integration=True, subnet_id=encryption.api_server_subnet_id)
-            security["azure_key_vault_kms"] = {"enabled": True, "key_id": encryption.etcd_key_id, "key_vault_network_access": "Private",
-                                               "key_vault_resource_id": encryption.etcd_vault_id}
+            security["azure_key_vault_kms"] = {"enabled": True, "key_id": encryption.etcd_key_id, "key_vault_network_access": "Public"}
         return containerservice.ManagedCluster(
             name, resource_name_=name, resource_group_name=resource_group_name, location=region, dns_prefix=name,
             kubernetes_version=spec.version("azure"),

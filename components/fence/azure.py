@@ -18,9 +18,12 @@ from components.fence.spec import FenceSpec, NatMode, key_vault_name, subnet_pla
 
 # Built-in role "Key Vault Crypto Service Encryption User": wrap/unwrap with the key, nothing more.
 CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+# Writing an agent pool back also links its subnet and disk encryption set: AKS checks the caller may join the subnet
+# and read the set (AKS "Access and identity options": permissions of the identity operating the cluster).
 STOP_SPEND_ACTIONS = ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/deallocate/action",
                       "Microsoft.ContainerService/managedClusters/read", "Microsoft.ContainerService/managedClusters/agentPools/read",
-                      "Microsoft.ContainerService/managedClusters/agentPools/write"]
+                      "Microsoft.ContainerService/managedClusters/agentPools/write", "Microsoft.Network/virtualNetworks/subnets/read",
+                      "Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Compute/diskEncryptionSets/read"]
 BLOB_DNS_ZONE = "privatelink.blob.core.windows.net"
 
 
@@ -51,13 +54,11 @@ class AzureFence(FarmComponent):
     etcd_key_id: pulumi.Output[str] | None
     """A versioned key id for AKS's KMS etcd encryption (encrypt/decrypt, no expiry), None with `existing_key_id`."""
     etcd_vault_id: pulumi.Output[str] | None
-    """The vault holding it: no public network access (AKS reaches it through a private link it makes itself)."""
-    api_server_subnet_id: pulumi.Output[str] | None
-    """A subnet delegated to AKS for the API server (VNet integration, which a private KMS vault requires)."""
+    """The vault holding it (KMS public mode: reachable from any network, usable by the cluster identity only)."""
     vault_id: pulumi.Output[str] | None
     stop_role_id: pulumi.Output[str]
-    """A custom role that may only stop spend: deallocate VMs and scale agent pools (what a dev box's idle watcher and
-    the budget hard stop do), assignable in the farm's resource group."""
+    """A custom role for what a dev box's idle watcher and the budget hard stop do: deallocate VMs and write agent pools
+    (which could also scale them up: the hard stop's workflow only scales down), assignable in the farm's resource group."""
 
     def __init__(self, name: str, spec: FenceSpec, *, region: str, environment: str, tags: dict[str, str],
                  protect_data: bool = False, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -78,7 +79,6 @@ class AzureFence(FarmComponent):
         self.endpoint_subnet_id = None
         self.blob_dns_zone_id = None
         self.nat_ip = None
-        self.api_server_subnet_id = None
         if spec.existing_network is not None:
             self.vnet_id = pulumi.Output.from_input(spec.existing_network.network_id)
             self.node_subnet_id = pulumi.Output.from_input(spec.existing_network.private_subnet_ids[0])
@@ -101,7 +101,7 @@ class AzureFence(FarmComponent):
             self.key_id = pulumi.Output.from_input(spec.existing_key_id)
             self.vault_uri = self.key_name = self.disk_encryption_set_id = self.etcd_key_id = self.etcd_vault_id = self.vault_id = None
             return
-        vault = self._vault(f"{name}-kv", key_vault_name(name), region, client, prod, spec.recover_key_vault, public_access=True)
+        vault = self._vault(f"{name}-kv", key_vault_name(name), region, client, prod, spec.recover_key_vault, firewall=True)
         self.vault_id = vault.id
         key = keyvault.Key(
             f"{name}-key", key_name="farm-data", vault_name=vault.name, resource_group_name=self.resource_group_name,
@@ -146,31 +146,31 @@ class AzureFence(FarmComponent):
         self.disk_encryption_set_id = pulumi.Output.all(des.id, grant.id).apply(lambda parts: str(parts[0]))
 
     def _vault(self, resource: str, vault_name: str, region: str, client: pulumi.Output, prod: bool, recover: bool,
-               public_access: bool) -> keyvault.Vault:
-        """A farm vault: RBAC, purge protection, deny-by-default firewall that trusted Azure services pass.
-        Customer-managed keys need soft delete and purge protection, so a destroyed vault keeps its name for the
+               firewall: bool) -> keyvault.Vault:
+        """A farm vault: RBAC, purge protection, and (`firewall`) a deny-by-default firewall that trusted Azure services
+        pass. Customer-managed keys need soft delete and purge protection, so a destroyed vault keeps its name for the
         retention period (7-90 days, Key Vault soft-delete overview): a week in dev, so a re-created dev stack waits at
         most that long, or recovers it (`recover_key_vault`)."""
+        acls: keyvault.NetworkRuleSetArgsDict = {"default_action": keyvault.NetworkRuleAction.ALLOW}
+        if firewall:
+            acls = {"default_action": keyvault.NetworkRuleAction.DENY, "bypass": keyvault.NetworkRuleBypassOptions.AZURE_SERVICES}
         return keyvault.Vault(
             resource, vault_name=vault_name, resource_group_name=self.resource_group_name, location=region,
             properties=keyvault.VaultPropertiesArgsDict(
                 tenant_id=client.tenant_id, sku={"family": keyvault.SkuFamily.A, "name": keyvault.SkuName.STANDARD},
                 enable_rbac_authorization=True, enable_soft_delete=True, soft_delete_retention_in_days=90 if prod else 7,
-                enable_purge_protection=True, create_mode=keyvault.CreateMode.RECOVER if recover else None,
-                public_network_access=None if public_access else "Disabled",
-                network_acls={"default_action": keyvault.NetworkRuleAction.DENY, "bypass": keyvault.NetworkRuleBypassOptions.AZURE_SERVICES},
-            ),
+                enable_purge_protection=True, create_mode=keyvault.CreateMode.RECOVER if recover else None, network_acls=acls),
             # createMode matters only when the vault is made; dropping `recover_key_vault` afterwards changes nothing.
             tags=self.tags, opts=self.stateful(ignore_changes=["properties.createMode"]))
 
     def _etcd_key(self, name: str, region: str, client: pulumi.Output, prod: bool, recover: bool) -> None:
         """AKS's KMS plugin encrypts and decrypts with the key version it is given (AKS "Add Key Management Service etcd
         encryption"): a key of its own with those operations and no expiry (an expired version stops the API server
-        reading secrets; rotating it is a stack change). Its vault allows no public network access: KMS refuses a vault
-        limited to selected networks, and reaches a private one through a private link of its own, which needs API
-        server VNet integration (the fence's api-server subnet)."""
+        reading secrets; rotating it is a stack change). Its vault is in KMS's public mode: KMS refuses a vault limited to
+        selected networks, and its private mode needs a vault whose keys cannot be created without a private endpoint
+        (same page). Only Entra RBAC guards the vault: the cluster identity alone may use the key."""
         vault = self._vault(f"{name}-etcd-kv", key_vault_name(name.removesuffix("-fence") + "-etcd"), region, client, prod, recover,
-                            public_access=False)
+                            firewall=False)
         key = keyvault.Key(
             f"{name}-etcd-key", key_name="etcd", vault_name=vault.name, resource_group_name=self.resource_group_name,
             properties=keyvault.KeyPropertiesArgsDict(
@@ -191,7 +191,7 @@ class AzureFence(FarmComponent):
         nsgs = {role: network.NetworkSecurityGroup(f"{name}-{role}", network_security_group_name=f"{name}-{role}",
                                                    resource_group_name=rg, location=region,
                                                    security_rules=deny_internet_inbound(), tags=self.tags, opts=self.child())
-                for role in ("nodes", "endpoints", "api-server")}
+                for role in ("nodes", "endpoints")}
         nat_gateway = None
         if nat is not NatMode.none:
             ip = network.PublicIPAddress(f"{name}-nat-ip", public_ip_address_name=f"{name}-nat-ip", resource_group_name=rg,
@@ -206,18 +206,12 @@ class AzureFence(FarmComponent):
                                nat_gateway={"id": nat_gateway.id} if nat_gateway is not None else None,
                                default_outbound_access=False, opts=self.child())
         self.node_subnet_id = nodes.id
-        # API server VNet integration: a subnet of its own delegated to AKS, /28 at least (AKS "API Server VNet Integration").
-        api_server = network.Subnet(f"{name}-api-server", subnet_name="api-server", resource_group_name=rg, virtual_network_name=vnet.name,
-                                    address_prefix=subnet_plan(spec.cidr, 2)[1][1], network_security_group={"id": nsgs["api-server"].id},
-                                    delegations=[{"name": "aks", "service_name": "Microsoft.ContainerService/managedClusters"}],
-                                    default_outbound_access=False, opts=self.child(depends_on=[nodes]))
-        self.api_server_subnet_id = api_server.id
         if spec.private_endpoints:
             endpoints = network.Subnet(f"{name}-endpoints", subnet_name="endpoints", resource_group_name=rg,
                                        virtual_network_name=vnet.name, address_prefix=edge_cidrs[0],
                                        network_security_group={"id": nsgs["endpoints"].id},
                                        private_endpoint_network_policies="Enabled", default_outbound_access=False,
-                                       opts=self.child(depends_on=[api_server]))
+                                       opts=self.child(depends_on=[nodes]))
             self.endpoint_subnet_id = endpoints.id
             zone = privatedns.PrivateZone(f"{name}-blob-dns", private_zone_name=BLOB_DNS_ZONE, resource_group_name=rg,
                                           location="global", tags=self.tags, opts=self.child())

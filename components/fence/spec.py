@@ -131,10 +131,11 @@ class FenceSpec(Spec):
                 if ranges[a].overlaps(ranges[b]):
                     yield Problem(b, str(ranges[b]), f"a range that does not overlap {a} ({ranges[a]})")
         if ctx.cloud == "azure" and self.existing_key_id is None:
-            for vault in (key_vault_name(f"{ctx.prefix}-fence"), key_vault_name(f"{ctx.prefix}-etcd")):
-                if not re.fullmatch(KEY_VAULT_NAME, vault):
-                    yield Problem("existing_key_id", None, f"a key of your own, or a prefix giving a valid Key Vault name (got {vault!r}: "
-                                                           "3-24 letters, digits and single hyphens, ending with a letter or digit)")
+            bad = [v for v in (key_vault_name(f"{ctx.prefix}-fence"), key_vault_name(f"{ctx.prefix}-etcd")) if not re.fullmatch(KEY_VAULT_NAME, v)]
+            if bad:
+                yield Problem("existing_key_id", None, f"a key of your own, or a prefix giving valid Key Vault names (got "
+                                                       f"{', '.join(map(repr, bad))}: 3-24 letters, digits and single hyphens, ending "
+                                                       "with a letter or digit)")
         if self.recover_key_vault and (ctx.cloud != "azure" or self.existing_key_id is not None):
             yield Problem("recover_key_vault", True, "false here: it recovers the Key Vault the Azure fence creates (not with existing_key_id)")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
