@@ -214,7 +214,7 @@ class AzureBreedingGround(FarmComponent):
         if expander is not None:
             ConfigMap(f"{name}-priority-expander", metadata={"name": PRIORITY_CONFIGMAP, "namespace": "kube-system"}, data=expander,
                       opts=in_cluster)
-        annotations = self._team_identities(name, spec, region, resource_group_name, cluster, team_troughs or {})
+        annotations = self._team_identities(name, spec, region, resource_group_name, cluster, team_troughs or {}, tags)
         GpuStack(f"{name}-gpu", spec, cloud="azure", extra_tolerations=[SPOT_TOLERATION], system_tolerations=[SYSTEM_TOLERATION],
                  service_account_annotations=annotations, after=[cluster],
                  opts=pulumi.ResourceOptions(parent=self, providers=[provider]))
@@ -293,7 +293,8 @@ class AzureBreedingGround(FarmComponent):
 
     def _team_identities(self, name: str, spec: BreedingGroundSpec, region: str, resource_group_name: pulumi.Input[str],
                          cluster: containerservice.ManagedCluster,
-                         team_troughs: dict[str, dict[str, tuple[pulumi.Input[str], str]]]) -> dict[str, dict[str, pulumi.Input[str]]]:
+                         team_troughs: dict[str, dict[str, tuple[pulumi.Input[str], str]]],
+                         tags: dict[str, str]) -> dict[str, dict[str, pulumi.Input[str]]]:
         """Each team's `workload` ServiceAccount acts as its own managed identity (workload identity federation),
         which holds Storage Blob Data roles on its troughs' containers only."""
         annotations: dict[str, dict[str, pulumi.Input[str]]] = {}
@@ -303,7 +304,8 @@ class AzureBreedingGround(FarmComponent):
             if not grants:
                 continue
             identity = managedidentity.UserAssignedIdentity(f"{name}-team-{team}", resource_name_=f"{name}-team-{team}",
-                                                            resource_group_name=resource_group_name, location=region, opts=self.child())
+                                                            resource_group_name=resource_group_name, location=region, tags=tags,
+                                                            opts=self.child())
             managedidentity.FederatedIdentityCredential(
                 f"{name}-team-{team}", federated_identity_credential_resource_name=f"{team}-{TEAM_SERVICE_ACCOUNT}",
                 resource_group_name=resource_group_name, resource_name_=identity.name, issuer=issuer,
