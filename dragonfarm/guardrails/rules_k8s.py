@@ -60,11 +60,11 @@ def gpu_taints(r: Resource) -> list[str] | None:
         labels = r.get("spec.template.metadata.labels") or {}
         if "nvidia.com/gpu.present" not in labels and "nvidia.com/gpu" not in (r.get("spec.limits") or {}):
             return None
-        return [t.get("key") for t in items(r.get("spec.template.spec.taints")) if isinstance(t, Mapping)]
+        return [str(t.get("key")) for t in items(r.get("spec.template.spec.taints")) if isinstance(t, Mapping)]
     if r.type == GKE_POOL:
         if not items(r.get("nodeConfig.guestAccelerators")):
             return None
-        return [t.get("key") for t in items(r.get("nodeConfig.taints")) if isinstance(t, Mapping)]
+        return [str(t.get("key")) for t in items(r.get("nodeConfig.taints")) if isinstance(t, Mapping)]
     if r.type == AKS_POOL:
         if not is_aks_gpu_pool(r):
             return None
