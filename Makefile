@@ -1,12 +1,15 @@
 # The two commands of the README. Each builds .venv on a fresh machine first.
 #   make plan              offline plan of the default stack (aws-dev)
 #   STACK=gcp-dev make plan
-#   make test              pytest (including pyright over components/, blueprints/, dragonfarm/)
+#   make test              pytest (including pyright over components/, blueprints/, dragonfarm/, and the
+#                          CrossGuard pack's tests in its own venv policy/.venv)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STACK  ?= aws-dev
 STAMP  := $(VENV)/.installed
+# The policy pack's own venv: pulumi-policy pins an older protobuf than requirements.lock.
+POLICY_STAMP := policy/.venv/.installed
 
 .PHONY: plan test cost lock bench clean
 
@@ -15,10 +18,15 @@ $(STAMP): requirements.lock requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
 
+$(POLICY_STAMP): policy/requirements.txt
+	test -x policy/.venv/bin/python || $(PYTHON) -m venv policy/.venv
+	policy/.venv/bin/pip install --quiet --disable-pip-version-check -r policy/requirements.txt
+	touch $(POLICY_STAMP)
+
 plan: $(STAMP)
 	$(BIN)/dragonfarm plan $(STACK)
 
-test: $(STAMP)
+test: $(STAMP) $(POLICY_STAMP)
 	$(BIN)/pytest
 
 # Cost figures and timings of cost/diff per stack (prints; asserts nothing).
@@ -33,4 +41,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) policy/.venv

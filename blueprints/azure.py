@@ -44,6 +44,7 @@ class AzureFarm(FarmComponent):
                 subnet_id=self.fence.node_subnet_id, vnet_id=self.fence.vnet_id, egress_ip=self.fence.nat_ip,
                 services_cidr=str(farm.fence.services_cidr),
                 pods_cidr=str(farm.fence.pods_cidr), tags=tags, prod=farm.prod, encryption=self._encryption(),
+                audit_workspace_id=self.fence.log_workspace_id,
                 team_troughs={team: self._grants(farm, t.troughs) for team, t in bg.teams.items()}, opts=layer)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         self.barns = {

@@ -26,6 +26,7 @@ from components.fence.spec import FenceSpec
 from components.ledger.spec import LedgerSpec, UsageSpec
 from components.schema import KEY_RULE, Context, Key, Problem, Spec, nested, only_on, show
 from components.trough.spec import TroughSpec
+from dragonfarm.guardrails import waiver_problems
 
 NAMESPACE = "dragonfarm"
 
@@ -74,6 +75,9 @@ class FarmConfig(Spec):
     """GPU dev boxes keyed by name."""
     usage: UsageSpec = Field(default_factory=UsageSpec)
     """Expected monthly usage, for `dragonfarm cost` only (pulumi up ignores it)."""
+    waivers: dict[str, str] = Field(default_factory=dict)
+    """Advisory guardrail rules this stack accepts, by id (e.g. DF-AZ-012), each with its reason; shown in every
+    `dragonfarm check` report. Mandatory rules cannot be waived."""
 
     @property
     def ctx(self) -> Context:
@@ -124,6 +128,8 @@ class FarmConfig(Spec):
         yield from self._trough_access_problems()
         pools = {k: p.max_nodes for k, p in (self.breeding_ground.gpu_pools if self.breeding_ground else {}).items()}
         yield from nested("usage", self.usage.problems(pools, list(self.troughs), list(self.barns)))
+        for key, value, allowed in waiver_problems(self.waivers):
+            yield Problem(f"waivers.{key}", value, allowed)
 
     def placeholders(self) -> Iterator[Problem]:
         """Example values left in a stack that only a real deploy cannot live with: warned by the offline

@@ -5,9 +5,11 @@
     dragonfarm diff <base> <head> [--format]      changes, cost delta and unsafe changes between two plans
     dragonfarm prices refresh [--cloud] [--region] rebuild compute prices, regional availability and Azure blob prices
     dragonfarm stacks [--environment E] [--json]  the stacks, with cloud, region, environment
+    dragonfarm check <stack|plan.json> [--json]   guardrail violations (rules in dragonfarm/guardrails/)
+    dragonfarm check --rules-markdown             the rules table the README carries
 
 Exit status: 0 done; 1 failed; 2 bad input (one line per problem on stderr); 3 estimate over budget
-(--fail-over-budget); 4 unsafe change (--fail-on-danger).
+(--fail-over-budget); 4 unsafe change (--fail-on-danger); 5 a mandatory guardrail rule fails (check).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="dragonfarm: GPU AI platforms on AWS, GCP and Azure, cheap and secure by default.")
 
-FAILED, BAD_INPUT, OVER_BUDGET, UNSAFE = 1, 2, 3, 4
+FAILED, BAD_INPUT, OVER_BUDGET, UNSAFE, VIOLATION = 1, 2, 3, 4, 5
 
 
 @app.callback()
@@ -171,6 +173,42 @@ def diff(
         print_diff(result, Console())
     if fail_on_danger and result.dangers:
         raise typer.Exit(UNSAFE)
+
+
+@app.command("check")
+def check_command(
+    stack: Annotated[Optional[str], typer.Argument(help="Stack name, stack YAML path, or a Plan JSON file (from `plan --json`).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    rules_markdown: Annotated[bool, typer.Option("--rules-markdown", help="Print the rules table (id, title, severity, checkov) and exit.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the findings as a pull-request comment section.")] = False,
+) -> None:
+    """Guardrails: every rule over the stack's plan; exits 5 when a mandatory rule fails (advisory ones only print)."""
+    import json
+
+    from dragonfarm.guardrails import check, resources_from_plan
+    from dragonfarm.guardrails import rules_markdown as table
+
+    if rules_markdown:
+        print(table(), end="")
+        return
+    if stack is None:
+        fail("check: got no stack; allowed: a stack name, a stack YAML path or a Plan JSON file (or --rules-markdown)", BAD_INPUT)
+    result = plan_or_json(stack)
+    report = check(resources_from_plan(result), waivers=result.waivers)
+    if json_out:
+        print(json.dumps({"stack": result.stack, **report.as_dict()}, indent=2, sort_keys=True))
+    elif markdown:
+        from dragonfarm.render import guardrails_markdown
+
+        print(guardrails_markdown(result.stack, report), end="")
+    else:
+        from rich.console import Console
+
+        from dragonfarm.render import print_guardrails
+
+        print_guardrails(result.stack, report, Console())
+    if report.mandatory:
+        raise typer.Exit(VIOLATION)
 
 
 @app.command("stacks")

@@ -569,7 +569,7 @@ FREE = frozenset({
     "azure-native:storage:BlobServiceProperties", "azure-native:storage:ManagementPolicy",
     # A NIC without a public address, the VM's sign-in extension, its auto-shutdown schedule, the disk encryption set.
     "azure-native:network:NetworkInterface", "azure-native:compute:VirtualMachineExtension", "azure-native:devtestlab:GlobalSchedule",
-    "azure-native:compute:DiskEncryptionSet",
+    "azure-native:compute:DiskEncryptionSet", "azure-native:monitor:DiagnosticSetting",
 })
 # Resources that bill per request or GB the usage profile does not model.
 USAGE_BASED = {
@@ -582,6 +582,7 @@ USAGE_BASED = {
     "azure-native:privatedns:VirtualNetworkLink": "per DNS query",
     "azure-native:monitor:ActionGroup": "per notification (first 1,000 emails a month free)",
     "azure-native:logic:Workflow": "per action run (the hard stop runs a handful, once)",
+    "azure-native:operationalinsights:Workspace": "per GB of audit logs ingested and kept (dev: at most 1 GB a day)",
     "gcp:pubsub/topic:Topic": "per message volume (first 10 GB a month free)",
     "gcp:cloudfunctionsv2/function:Function": "per invocation and compute time (first 2 million invocations a month free)",
     "gcp:storage/bucketObject:BucketObject": "stored in its bucket (the hard stop's source: kilobytes)",

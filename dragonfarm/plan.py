@@ -86,13 +86,15 @@ class Plan:
     notice: str = NOTICE
     warnings: list[str] = field(default_factory=list)
     """Example values a real deploy refuses (`pulumi up` stops on them before building anything)."""
+    waivers: dict[str, str] = field(default_factory=dict)
+    """Advisory guardrail rules the stack waives (`dragonfarm:waivers`), rule id -> reason."""
     _layers: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_json(self) -> str:
         body = {
             "notice": self.notice, "stack": self.stack, "cloud": self.cloud, "region": self.region,
             "environment": self.environment, "prefix": self.prefix, "budget": self.budget, "currency": self.currency,
-            "usage": self.usage, "warnings": self.warnings,
+            "usage": self.usage, "warnings": self.warnings, "waivers": self.waivers,
             "resources": [{**asdict(r), "layer": self.layers()[r.urn]} for r in self.resources],
         }
         return json.dumps(body, indent=2, sort_keys=True, default=str)
@@ -103,7 +105,7 @@ class Plan:
         resources = [PlannedResource(**{k: v for k, v in r.items() if k != "layer"}) for r in body["resources"]]
         return cls(body["stack"], body["cloud"], body["region"], body["environment"], resources,
                    prefix=body.get("prefix", ""), budget=body.get("budget", 0.0), currency=body.get("currency", "USD"),
-                   warnings=body.get("warnings", []),
+                   warnings=body.get("warnings", []), waivers=body.get("waivers", {}),
                    usage=body.get("usage", {}), notice=body.get("notice", NOTICE))
 
     def by_urn(self) -> dict[str, PlannedResource]:
@@ -332,7 +334,7 @@ def plan_stack(stack: str) -> Plan:
     records.sort(key=lambda r: r.urn)
     return Plan(stack=name, cloud=farm.cloud, region=farm.region, environment=farm.environment, resources=records,
                 prefix=farm.prefix, budget=farm.ledger.monthly_budget, currency=farm.ledger.currency,
-                usage=farm.usage.model_dump(mode="json"),
+                usage=farm.usage.model_dump(mode="json"), waivers=dict(farm.waivers),
                 warnings=[f"{line} (`pulumi up` refuses this)" for line in ConfigError(_display(path), list(farm.placeholders())).lines()])
 
 

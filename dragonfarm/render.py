@@ -110,3 +110,40 @@ def print_diff(d, console: Console) -> None:
         table.add_row(c.kind, c.name, c.layer, inputs[:160], f"{c.base_cost:,.2f}", f"{c.head_cost:,.2f}",
                       f"{'+' if c.delta > 0 else ''}{c.delta:,.2f}")
     console.print(table)
+
+
+def print_guardrails(stack: str, report, console: Console) -> None:
+    """`dragonfarm check`: a table of findings (rule, severity, resource, what is wrong, the fix), then waivers."""
+    from rich.table import Table
+
+    table = Table(title=f"guardrails: {stack}", show_lines=False)
+    for column in ("rule", "severity", "resource", "what is wrong", "fix"):
+        table.add_column(column, overflow="fold")
+    for f in report.findings:
+        severity = "[red]mandatory[/]" if f.severity == "mandatory" else (
+            f"[dim]advisory, waived: {f.waived}[/]" if f.waived else "[yellow]advisory[/]")
+        table.add_row(f.rule, severity, f"{f.name}\n[dim]{f.type}[/]", f.message, f"[dim]{f.fix}[/]")
+    if report.findings:
+        console.print(table)
+    for rule_id, reason in sorted(report.waivers.items()):
+        console.print(f"waiver: {rule_id}: {reason}")
+    for rule_id, name, where in report.not_evaluated:
+        console.print(f"[dim]not evaluated: {rule_id} on {name}: {where}[/]")
+    waived = sum(1 for f in report.advisory if f.waived)
+    console.print(f"{report.rules} rules over {report.resources} resources: [bold]{len(report.mandatory)} mandatory[/], "
+                  f"{len(report.advisory)} advisory ({waived} waived)")
+
+
+def guardrails_markdown(stack: str, report) -> str:
+    """The guardrails section of a pull-request comment."""
+    lines = [f"#### Guardrails ({len(report.mandatory)} mandatory, {len(report.advisory)} advisory)", ""]
+    if report.findings:
+        lines += ["| rule | severity | resource | what is wrong | fix |", "|---|---|---|---|---|"]
+        for f in report.findings:
+            severity = f"advisory (waived: {f.waived})" if f.waived else f.severity
+            lines.append(f"| {f.rule} | {severity} | `{f.name}` | {f.message} | {f.fix} |".replace("\n", " "))
+    else:
+        lines.append(f"All {report.rules} rules pass on `{stack}`.")
+    for rule_id, reason in sorted(report.waivers.items()):
+        lines.append(f"- waiver {rule_id}: {reason}")
+    return "\n".join(lines) + "\n"

@@ -32,7 +32,7 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi_azure_native import authorization, containerservice, managedidentity
+from pulumi_azure_native import authorization, containerservice, managedidentity, monitor
 from pulumi_kubernetes import Provider as KubernetesProvider
 from pulumi_kubernetes.core.v1 import ConfigMap
 
@@ -188,7 +188,7 @@ class AzureBreedingGround(FarmComponent):
     def __init__(self, name: str, spec: BreedingGroundSpec, *, region: str, zones: list[str], resource_group_name: pulumi.Input[str],
                  subnet_id: pulumi.Input[str], vnet_id: pulumi.Input[str], egress_ip: pulumi.Input[str] | None,
                  services_cidr: str, pods_cidr: str, tags: dict[str, str], prod: bool,
-                 encryption: ClusterEncryption | None = None,
+                 encryption: ClusterEncryption | None = None, audit_workspace_id: pulumi.Input[str] | None = None,
                  team_troughs: dict[str, dict[str, tuple[pulumi.Input[str], str]]] | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(name, opts)
@@ -223,6 +223,11 @@ class AzureBreedingGround(FarmComponent):
             maintenance_window={"schedule": {"weekly": {"day_of_week": "Saturday", "interval_weeks": 1}}, "duration_hours": 6,
                                 "start_time": "02:00", "utc_offset": "+00:00"},
             opts=self.child())
+        if audit_workspace_id is not None:
+            # Who changed what through the API (kube-audit-admin: the audit log without get and list, the volume AKS
+            # suggests keeping; AKS "Monitor AKS" resource logs), kept as long as the workspace keeps logs.
+            monitor.DiagnosticSetting(f"{name}-audit", name="dragonfarm-audit", resource_uri=cluster.id, workspace_id=audit_workspace_id,
+                                      logs=[{"category": "kube-audit-admin", "enabled": True}], opts=self.child())
         self.endpoint = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda a: a[0] or a[1] or "")
         self.gpu_agent_pools = []
         # One agent pool operation at a time per cluster (AKS answers a concurrent one with 409 OperationNotAllowed).
@@ -250,7 +255,7 @@ class AzureBreedingGround(FarmComponent):
         if expander is not None:
             ConfigMap(f"{name}-priority-expander", metadata={"name": PRIORITY_CONFIGMAP, "namespace": "kube-system"}, data=expander,
                       opts=in_cluster)
-        annotations = self._team_identities(name, spec, region, resource_group_name, cluster, team_troughs or {})
+        annotations = self._team_identities(name, spec, region, resource_group_name, cluster, team_troughs or {}, tags)
         GpuStack(f"{name}-gpu", spec, cloud="azure", extra_tolerations=[SPOT_TOLERATION], system_tolerations=[SYSTEM_TOLERATION],
                  service_account_annotations=annotations, after=[cluster],
                  opts=pulumi.ResourceOptions(parent=self, providers=[provider]))
@@ -335,7 +340,8 @@ class AzureBreedingGround(FarmComponent):
 
     def _team_identities(self, name: str, spec: BreedingGroundSpec, region: str, resource_group_name: pulumi.Input[str],
                          cluster: containerservice.ManagedCluster,
-                         team_troughs: dict[str, dict[str, tuple[pulumi.Input[str], str]]]) -> dict[str, dict[str, pulumi.Input[str]]]:
+                         team_troughs: dict[str, dict[str, tuple[pulumi.Input[str], str]]],
+                         tags: dict[str, str]) -> dict[str, dict[str, pulumi.Input[str]]]:
         """Each team's `workload` ServiceAccount acts as its own managed identity (workload identity federation),
         which holds Storage Blob Data roles on its troughs' containers only."""
         annotations: dict[str, dict[str, pulumi.Input[str]]] = {}
@@ -345,7 +351,8 @@ class AzureBreedingGround(FarmComponent):
             if not grants:
                 continue
             identity = managedidentity.UserAssignedIdentity(f"{name}-team-{team}", resource_name_=f"{name}-team-{team}",
-                                                            resource_group_name=resource_group_name, location=region, opts=self.child())
+                                                            resource_group_name=resource_group_name, location=region, tags=tags,
+                                                            opts=self.child())
             managedidentity.FederatedIdentityCredential(
                 f"{name}-team-{team}", federated_identity_credential_resource_name=f"{team}-{TEAM_SERVICE_ACCOUNT}",
                 resource_group_name=resource_group_name, resource_name_=identity.name, issuer=issuer,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 import pulumi
-from pulumi_azure_native import authorization, compute, keyvault, managedidentity, network, privatedns, resources
+from pulumi_azure_native import authorization, compute, keyvault, managedidentity, network, operationalinsights, privatedns, resources
 
 from components.base import FarmComponent, token
 from components.fence.spec import FenceSpec, NatMode, key_vault_name, subnet_plan
@@ -24,6 +24,7 @@ STOP_SPEND_ACTIONS = ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compu
                       "Microsoft.ContainerService/managedClusters/read", "Microsoft.ContainerService/managedClusters/agentPools/read",
                       "Microsoft.ContainerService/managedClusters/agentPools/write", "Microsoft.Network/virtualNetworks/subnets/read",
                       "Microsoft.Network/virtualNetworks/subnets/join/action", "Microsoft.Compute/diskEncryptionSets/read"]
+DEV_LOG_CAP_GB = 1.0
 BLOB_DNS_ZONE = "privatelink.blob.core.windows.net"
 
 
@@ -56,6 +57,8 @@ class AzureFence(FarmComponent):
     etcd_vault_id: pulumi.Output[str] | None
     """The vault holding it (KMS public mode: reachable from any network, usable by the cluster identity only)."""
     vault_id: pulumi.Output[str] | None
+    log_workspace_id: pulumi.Output[str]
+    """Where control-plane logs go (AKS audit), kept `log_retention_days`."""
     stop_role_id: pulumi.Output[str]
     """A custom role for what a dev box's idle watcher and the budget hard stop do: deallocate VMs and write agent pools
     (which could also scale them up: the hard stop's workflow only scales down), assignable in the farm's resource group."""
@@ -75,6 +78,13 @@ class AzureFence(FarmComponent):
                                                         opts=self.child())
         self.storage_identity_id = identity.id
         self.stop_role_id = self._stop_role(name, group)
+        # Log Analytics bills per GB ingested: a dev farm's ingestion stops at 1 GB a day (the cap resets daily; Azure
+        # Monitor Logs "Set daily cap"), a prod farm keeps every audit record.
+        workspace = operationalinsights.Workspace(
+            f"{name}-logs", workspace_name=f"{name}-logs", resource_group_name=group.name, location=region,
+            sku={"name": operationalinsights.WorkspaceSkuNameEnum.PER_GB2018}, retention_in_days=spec.log_retention_days,
+            workspace_capping=None if environment == "prod" else {"daily_quota_gb": DEV_LOG_CAP_GB}, tags=tags, opts=self.child())
+        self.log_workspace_id = workspace.id
         self._key(name, spec, region, client, identity, prod=environment == "prod")
         self.endpoint_subnet_id = None
         self.blob_dns_zone_id = None

@@ -27,6 +27,9 @@ class NatMode(str, Enum):
 
 # CloudWatch Logs accepts only these retention periods; the same set is used on every cloud so a
 # stack moves between clouds unchanged.
+# Where control-plane logs go has its own bounds: an Azure Log Analytics workspace keeps 30 to 730 days interactively
+# (Azure Monitor Logs "Manage data retention").
+LOG_RETENTION_RANGE = {"azure": (30, 730, "an Azure Log Analytics workspace's retention")}
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 
@@ -95,7 +98,7 @@ class FenceSpec(Spec):
     flow_logs: bool = True
     """Record network flow logs."""
     log_retention_days: int = 90
-    """Retention of flow logs and control-plane logs, in days (a CloudWatch-accepted value; GCP: the project's _Default log bucket)."""
+    """Retention of flow logs and control-plane logs, in days (a CloudWatch-accepted value; GCP: the project's _Default log bucket; Azure: the farm's Log Analytics workspace, 30 to 730)."""
     existing_network: ExistingNetwork | None = None
     """Use this network instead of creating one (then cidr must not be set)."""
     existing_key_id: str | None = None
@@ -140,6 +143,10 @@ class FenceSpec(Spec):
             yield Problem("recover_key_vault", True, "false here: it recovers the Key Vault the Azure fence creates (not with existing_key_id)")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             yield Problem("log_retention_days", self.log_retention_days, "one of " + ", ".join(map(str, LOG_RETENTION_DAYS)))
+        elif ctx.cloud in LOG_RETENTION_RANGE:
+            low, high, what = LOG_RETENTION_RANGE[ctx.cloud]
+            if not low <= self.log_retention_days <= high:
+                yield Problem("log_retention_days", self.log_retention_days, f"{low} to {high} days on {ctx.cloud} ({what})")
 
 
 def subnet_plan(cidr: IPv4Network, zones: int) -> tuple[list[str], list[str]]:
