@@ -583,6 +583,7 @@ USAGE_BASED = {
     "azure-native:monitor:ActionGroup": "per notification (first 1,000 emails a month free)",
     "azure-native:logic:Workflow": "per action run (the hard stop runs a handful, once)",
     "azure-native:operationalinsights:Workspace": "per GB of audit logs ingested and kept (dev: at most 1 GB a day)",
+    "azure-native:monitor:MetricAlert": "per monitored metric (a few cents a month)",
     "gcp:pubsub/topic:Topic": "per message volume (first 10 GB a month free)",
     "gcp:cloudfunctionsv2/function:Function": "per invocation and compute time (first 2 million invocations a month free)",
     "gcp:storage/bucketObject:BucketObject": "stored in its bucket (the hard stop's source: kilobytes)",

@@ -264,10 +264,15 @@ def test_hard_stop_scales_every_gpu_agent_pool_to_zero_and_deallocates_dev_boxes
     assert put["method"] == "PUT" and "'enableAutoScaling', false" in put["body"]["properties"] and "'count', 0" in put["body"]["properties"]
     assert "removeProperty(removeProperty(" in put["body"]["properties"]  # min/max count go with the autoscaler
     # AKS answers the write 200/201 while the pool is Updating (azure-rest-api-specs AgentPools_Update example) and
-    # Logic Apps waits only on 202: the loop polls the pool until it has settled before the next one.
-    settle = pool_loop["actions"]["WaitUntilPoolSettled"]
-    assert settle["type"] == "Until" and settle["runAfter"] == {"PoolAtZeroWithoutAutoscaler": ["Succeeded"]}
-    assert "provisioningState" in settle["expression"] and settle["actions"]["PollPool"]["inputs"]["method"] == "GET"
+    # Logic Apps waits only on 202; a busy pool refuses a write with 409 ("Another operation (Scaling) is in progress",
+    # Azure/AKS#1561): the loop waits for a finished state before the write and after it.
+    idle, settle = pool_loop["actions"]["WaitUntilPoolIdle"], pool_loop["actions"]["WaitUntilPoolSettled"]
+    assert pool_loop["actions"]["ReadPool"]["runAfter"] == {"WaitUntilPoolIdle": ["Succeeded"]}
+    assert settle["runAfter"] == {"PoolAtZeroWithoutAutoscaler": ["Succeeded"]}
+    for loop, poll in ((idle, "PollBefore"), (settle, "PollAfter")):
+        assert loop["type"] == "Until" and loop["actions"][poll]["inputs"]["method"] == "GET"
+        assert loop["expression"] == (f"@contains(createArray('Succeeded', 'Failed', 'Canceled'), "
+                                      f"body('{poll}')?['properties']?['provisioningState'])")
     # Deallocate answers 202 with a status URL outside the resource group the role covers: not followed.
     assert definition["actions"]["DeallocateDevBoxes"]["actions"]["Deallocate"]["operationOptions"] == "DisableAsyncPattern"
     # It acts as itself, with the farm's stop-spend role on the farm's resource group.
@@ -278,6 +283,11 @@ def test_hard_stop_scales_every_gpu_agent_pool_to_zero_and_deallocates_dev_boxes
     stop_group = one(plan, "azure-native:monitor:ActionGroup", "-hard-stop-group").inputs
     (receiver,) = stop_group["logicAppReceivers"]
     assert receiver["resourceId"].endswith("/workflows/dfarm-az-dev-hard-stop") and "/triggers/BudgetActionGroup/" in receiver["callbackUrl"]
+    # A failed run alerts the budget's people (Logic Apps metric RunsFailed, Microsoft.Logic/workflows).
+    failed = one(plan, "azure-native:monitor:MetricAlert").inputs
+    assert failed["scopes"] == [receiver["resourceId"]] and failed["criteria"]["allOf"][0]["metricName"] == "RunsFailed"
+    assert failed["actions"] == [{"actionGroupId": "/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/dfarm-az-dev-fence-rg"
+                                                   "/providers/Microsoft.Insights/actionGroups/dfarm-az-dev-budget-alerts"}]
     notifications = one(plan, "azure-native:consumption:Budget").inputs["notifications"]
     stop_id = f"/subscriptions/00000000-0000-4000-8000-000000000000/resourceGroups/dfarm-az-dev-fence-rg/providers/Microsoft.Insights/actionGroups/{stop_group['actionGroupName']}"
     # Only the actual 100 % notification stops anything; the forecast at 100 % only warns.

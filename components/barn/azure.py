@@ -83,7 +83,8 @@ class AzureBarn(FarmComponent):
                             "ssh": {"public_keys": [{"path": f"/home/{ADMIN_USER}/.ssh/authorized_keys",
                                                      "key_data": admin_key.public_key_openssh}]}}},
             network_profile={"network_interfaces": [{"id": nic.id, "primary": True, "delete_option": "Delete"}]},
-            # Managed boot diagnostics: the serial console, the way in when sign-in breaks on a box with no public address.
+            # Managed boot diagnostics: boot log and screenshot of a box that does not come up (the serial console needs a
+            # password sign-in: reset one with the VMAccess extension first).
             diagnostics_profile={"boot_diagnostics": {"enabled": True}},
             security_profile={"security_type": "TrustedLaunch",
                               "uefi_settings": {"secure_boot_enabled": True, "v_tpm_enabled": True}},

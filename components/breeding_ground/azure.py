@@ -226,7 +226,9 @@ class AzureBreedingGround(FarmComponent):
         if audit_workspace_id is not None:
             # Who changed what through the API (kube-audit-admin: the audit log without get and list, the volume AKS
             # suggests keeping; AKS "Monitor AKS" resource logs), kept as long as the workspace keeps logs.
+            # Resource-specific tables (AKSAuditAdmin) rather than the legacy AzureDiagnostics one (AKS "Monitor AKS").
             monitor.DiagnosticSetting(f"{name}-audit", name="dragonfarm-audit", resource_uri=cluster.id, workspace_id=audit_workspace_id,
+                                      log_analytics_destination_type="Dedicated",
                                       logs=[{"category": "kube-audit-admin", "enabled": True}], opts=self.child())
         self.endpoint = pulumi.Output.all(cluster.fqdn, cluster.private_fqdn).apply(lambda a: a[0] or a[1] or "")
         self.gpu_agent_pools = []

@@ -176,7 +176,7 @@ class AzureFence(FarmComponent):
     def _etcd_key(self, name: str, region: str, client: pulumi.Output, prod: bool, recover: bool) -> None:
         """AKS's KMS plugin encrypts and decrypts with the key version it is given (AKS "Add Key Management Service etcd
         encryption"): a key of its own with those operations and no expiry (an expired version stops the API server
-        reading secrets; rotating it is a stack change). Its vault is in KMS's public mode: KMS refuses a vault limited to
+        reading secrets; ARM makes a key once and adds no versions: rotating means a new key). Its vault is in KMS's public mode: KMS refuses a vault limited to
         selected networks, and its private mode needs a vault whose keys cannot be created without a private endpoint
         (same page). Only Entra RBAC guards the vault: the cluster identity alone may use the key."""
         vault = self._vault(f"{name}-etcd-kv", key_vault_name(name.removesuffix("-fence") + "-etcd"), region, client, prod, recover,

@@ -62,7 +62,7 @@ class AzureLedger(FarmComponent):
                                      resource_group_name=resource_group_name, location="Global", enabled=True, email_receivers=emails,
                                      tags=tags, opts=self.child())
         stop = self._hard_stop(name, farm, resource_group_name, resource_group_id, stop_role_id, tags, emails, agent_pools,
-                               virtual_machines) if spec.hard_stop else None
+                               virtual_machines, alerts) if spec.hard_stop else None
         consumption.Budget(
             f"{name}-monthly", budget_name=f"{farm}-monthly", scope=client.subscription_id.apply(lambda s: f"/subscriptions/{s}"),
             amount=spec.monthly_budget, category=consumption.CategoryType.COST, time_grain=consumption.TimeGrainType.MONTHLY,
@@ -74,7 +74,8 @@ class AzureLedger(FarmComponent):
 
     def _hard_stop(self, name: str, farm: str, resource_group_name: pulumi.Input[str], resource_group_id: pulumi.Input[str],
                    stop_role_id: pulumi.Input[str], tags: dict[str, str], emails: list[monitor.MicrosoftCommonEmailReceiverArgsDict],
-                   agent_pools: Sequence[pulumi.Input[str]], virtual_machines: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
+                   agent_pools: Sequence[pulumi.Input[str]], virtual_machines: Sequence[pulumi.Input[str]],
+                   alerts: monitor.ActionGroup) -> pulumi.Output[str]:
         workflow = logic.Workflow(
             f"{name}-hard-stop", workflow_name=f"{farm}-hard-stop", resource_group_name=resource_group_name,
             identity={"type": logic.ManagedServiceIdentityType.SYSTEM_ASSIGNED}, state=logic.WorkflowState.ENABLED,
@@ -86,6 +87,19 @@ class AzureLedger(FarmComponent):
             f"{name}-hard-stop", role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dragonfarm/{name}/hard-stop")),
             principal_id=workflow.identity.apply(lambda i: (i.principal_id if i else None) or ""), principal_type="ServicePrincipal",
             scope=resource_group_id, role_definition_id=stop_role_id, opts=self.child(delete_before_replace=True))
+        # A hard stop that failed (a pool AKS kept busy past the workflow's hour, a role not yet in effect) must not go
+        # unnoticed: the workflow's failed runs (Logic Apps metric RunsFailed) alert the budget's people.
+        monitor.MetricAlert(
+            f"{name}-hard-stop-failed", rule_name=f"{farm}-hard-stop-failed", resource_group_name=resource_group_name, location="global",
+            description="The budget hard stop failed: GPU pools or dev boxes may still be running", severity=1, enabled=True,
+            scopes=[workflow.id], evaluation_frequency="PT5M", window_size="PT15M", auto_mitigate=True,
+            # A union-typed argument: given as its Args class, or the SDK cannot name its keys on the wire.
+            criteria=monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+                odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+                all_of=[monitor.MetricCriteriaArgs(criterion_type="StaticThresholdCriterion", name="runs-failed", metric_name="RunsFailed",
+                                                   metric_namespace="Microsoft.Logic/workflows", operator="GreaterThan", threshold=0,
+                                                   time_aggregation="Total")]),
+            actions=[{"action_group_id": alerts.id}], tags=tags, opts=self.child())
         callback = logic.list_workflow_trigger_callback_url_output(resource_group_name=resource_group_name, workflow_name=workflow.name,
                                                                    trigger_name=TRIGGER, opts=self.invoke())
         group = monitor.ActionGroup(
