@@ -83,11 +83,28 @@ def resource_policy(rule: Rule) -> ResourceValidationPolicy:
                                     enforcement_level=_level(rule), remediation_steps=rule.fix, url=rule.source or None)
 
 
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the wire marks a secret value (pulumi.runtime.rpc)
+
+
+def wire_inputs(props: Any) -> Any:
+    """What the rules read from a stack policy's resource. Stack policies see outputs: for a resource already in the
+    state, azure-native's outputs are the API's response with the inputs kept under `__inputs` (often a secret):
+    the inputs, by their wire names, are laid over the outputs so the rules see what the program asked for."""
+    props = plain(unproxy(props))
+    if not isinstance(props, Mapping) or "__inputs" not in props:
+        return props
+    kept = props["__inputs"]
+    if isinstance(kept, Mapping) and SECRET_SIG in kept:
+        kept = kept.get("value")
+    rest = {k: v for k, v in props.items() if k != "__inputs"}
+    return {**rest, **kept} if isinstance(kept, Mapping) else rest
+
+
 def stack_view(resources: Sequence[PolicyResource]) -> Stack:
     out = []
     for r in resources:
         parent = r.parent.urn if r.parent is not None else (getattr(r.opts, "parent", None) or "")
-        out.append(Resource(type=r.resource_type, name=r.name, urn=r.urn, inputs=plain(unproxy(r.props)),
+        out.append(Resource(type=r.resource_type, name=r.name, urn=r.urn, inputs=wire_inputs(r.props),
                             protect=bool(getattr(r.opts, "protect", False)), retain_on_delete=None, parent=parent,
                             provider_inputs=_provider_inputs(r.provider)))
     return Stack(tuple(out))

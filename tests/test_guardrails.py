@@ -130,6 +130,9 @@ SEEDS: list[Seed] = [
     ("DF-COST-005", "aws-dev", "aws:scheduler/schedule:Schedule", "nightly-stop", "target.arn", "arn:aws:scheduler:::aws-sdk:ec2:startInstances", "dfarm-aws-dev-devbox"),
     ("DF-COST-006", "azure-dev", "azure-native:consumption:Budget", "monthly", "notifications.forecast-100", DELETE, "dfarm-az-dev-ledger-monthly"),
     ("DF-COST-008", "gcp-prod", "gcp:kms/cryptoKey:CryptoKey", "fence-key", "!protect", False, "dfarm-gcp-prod-fence-key"),
+    ("DF-COST-010", "aws-dev", "aws:s3/bucket:Bucket", "models", "tags.dragonfarm-purpose", DELETE, "dfarm-aws-dev-models"),
+    ("DF-AZ-019", "azure-dev", "azure-native:containerservice:AgentPool", "t4", "enableNodePublicIP", True, "dfarm-az-dev-cluster-t4"),
+    ("DF-AZ-020", "azure-dev", "azure-native:authorization:RoleDefinition", "stop-spend", "permissions.0.actions", ["*"], "dfarm-az-dev-fence-stop-spend"),
 ]
 
 # Rules whose seeded variant is not one changed input: the variant is built by a function.
@@ -145,6 +148,11 @@ def _no_audit_setting(plan: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return plan, "dfarm-az-dev-cluster"
 
 
+def _no_cluster_queues(plan: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    plan["resources"] = [r for r in plan["resources"] if r["type"] != "kubernetes:kueue.x-k8s.io/v1beta1:ClusterQueue"]
+    return plan, "dfarm-gcp-dev-cluster-l4"
+
+
 def _workspace_keeps_forever(plan: dict[str, Any]) -> tuple[dict[str, Any], str]:
     del row(plan, "azure-native:operationalinsights:Workspace", "logs")["inputs"]["retentionInDays"]
     return plan, "dfarm-az-prod-cluster"
@@ -153,6 +161,7 @@ def _workspace_keeps_forever(plan: dict[str, Any]) -> tuple[dict[str, Any], str]
 BUILT: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[dict[str, Any], str]]]] = {
     "DF-COST-007": ("aws-dev", _no_budget),
     "DF-AZ-014": ("azure-dev", _no_audit_setting),
+    "DF-COST-009": ("gcp-dev", _no_cluster_queues),
 }
 
 
@@ -218,11 +227,75 @@ def test_audit_logs_need_a_workspace_that_keeps_them_a_set_time():
     assert [n for n, _ in findings(plan, "DF-AZ-014")] == [name]
 
 
-def test_azure_dev_box_needs_its_auto_shutdown():
+def test_a_renamed_farm_workspace_without_retention_is_not_taken_for_an_outside_one():
+    plan = plan_json("azure-prod")
+    workspace = row(plan, "azure-native:operationalinsights:Workspace", "logs")["inputs"]
+    del workspace["workspaceName"], workspace["retentionInDays"]
+    assert [n for n, _ in findings(plan, "DF-AZ-014")] == ["dfarm-az-prod-cluster"]
+
+
+def test_azure_dev_box_needs_its_auto_shutdown_enabled_and_aimed_at_it():
     plan = plan_json("azure-dev")
     assert findings(plan, "DF-COST-005") == []
     row(plan, "azure-native:devtestlab:GlobalSchedule", "nightly-stop")["inputs"]["status"] = "Disabled"
     assert [n for n, _ in findings(plan, "DF-COST-005")] == ["dfarm-az-dev-box"]
+    plan = plan_json("azure-dev")
+    row(plan, "azure-native:devtestlab:GlobalSchedule", "nightly-stop")["inputs"]["targetResourceId"] = "/x/virtualMachines/other"
+    assert [m for _, m in findings(plan, "DF-COST-005")] == ["auto-shutdown dfarm-az-dev-box-nightly-stop does not shut this VM down "
+                                                             "(taskType, targetResourceId)"]
+
+
+@pytest.mark.parametrize("stack,type_,part,key", [
+    ("aws-dev", "aws:ec2/instance:Instance", "devbox", "userData"),
+    ("gcp-dev", "gcp:compute/instance:Instance", "devbox", "metadata.startup-script"),
+    ("azure-dev", "azure-native:compute:VirtualMachine", "dfarm-az-dev-box", "osProfile.customData"),
+])
+def test_a_dev_box_without_the_idle_watcher_has_no_idle_stop(stack, type_, part, key):
+    plan = plan_json(stack)
+    box = row(plan, type_, part)
+    set_path(box["inputs"], key, "#!/bin/bash\necho hello\n")
+    assert [(n, m) for n, m in findings(plan, "DF-COST-005")] == [(box["name"], "no idle watcher in the first-boot script "
+                                                                                  "(dragonfarm-idle-watch)")]
+
+
+def test_a_disabled_aws_nightly_schedule_is_caught():
+    plan = plan_json("aws-dev")
+    row(plan, "aws:scheduler/schedule:Schedule", "nightly-stop")["inputs"]["state"] = "DISABLED"
+    assert [n for n, _ in findings(plan, "DF-COST-005")] == ["dfarm-aws-dev-devbox"]
+
+
+def test_an_unattached_gcp_nightly_schedule_is_caught():
+    plan = plan_json("gcp-dev")
+    row(plan, "gcp:compute/instance:Instance", "devbox")["inputs"]["resourcePolicies"] = "projects/p/regions/r/resourcePolicies/other"
+    assert [n for n, _ in findings(plan, "DF-COST-005")] == ["dfarm-gcp-dev-devbox"]
+
+
+def test_a_karpenter_gpu_pool_is_known_by_its_instance_types_too():
+    # Without the GPU label and the GPU limit, a pool of g5 instances (EC2 accelerated computing) is still a GPU pool.
+    plan = plan_json("aws-dev")
+    pool = row(plan, "kubernetes:karpenter.sh/v1:NodePool", "train")["inputs"]
+    del pool["spec"]["template"]["metadata"]["labels"]["nvidia.com/gpu.present"]
+    pool["spec"]["limits"] = {"cpu": "64"}
+    assert [n for n, _ in findings(plan, "DF-COST-003")] == ["dfarm-aws-dev-cluster-nodepool-train"]
+
+
+def test_a_gpu_pool_inline_in_an_aks_cluster_is_judged_too():
+    # Standard_NC24ads_A100_v4: an A100 size (gpu_catalog.csv) in the cluster's own agentPoolProfiles.
+    plan = plan_json("azure-dev")
+    cluster = row(plan, AZ_AKS, "cluster")["inputs"]
+    cluster["agentPoolProfiles"].append({"name": "gpu", "vmSize": "Standard_NC24ads_A100_v4", "enableAutoScaling": True, "minCount": 1})
+    assert [m for _, m in findings(plan, "DF-COST-002")] == ["inline GPU pool gpu has no ceiling (maxCount)"]
+    assert [n for n, _ in findings(plan, "DF-COST-004")] == ["dfarm-az-dev-cluster"]
+
+
+@pytest.mark.parametrize("type_,part", [("azure-native:operationalinsights:Workspace", "logs"),
+                                        ("azure-native:devtestlab:GlobalSchedule", "nightly-stop"),
+                                        ("azure-native:compute:VirtualMachineExtension", "entra-login")])
+def test_azure_resources_without_provider_default_tags_need_their_own(type_, part):
+    plan = plan_json("azure-dev")
+    target = row(plan, type_, part)
+    del target["inputs"]["tags"]
+    assert [n for n, _ in findings(plan, "DF-COST-001")] == [target["name"]]
 
 
 def test_dev_rule_ignores_prod_and_prod_rule_ignores_dev():

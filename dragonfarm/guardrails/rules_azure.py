@@ -177,17 +177,52 @@ def aks_audit_logs(stack: Stack) -> list[tuple[Resource | None, str]]:
     clusters = stack.of_type(AKS)
     if not clusters:
         return []
-    kept = {str(w.get("workspaceName")): w.get("retentionInDays") for w in stack.of_type(WORKSPACE)}
+    made = stack.of_type(WORKSPACE)
+    by_name = {str(w.get("workspaceName") or w.name): w for w in made}
     for d in stack.of_type(DIAGNOSTIC):
         logs = [known(entry, f"{d.name}: logs") for entry in items(d.get("logs"))]
         audit = any(isinstance(entry, Mapping) and truthy(entry.get("enabled"))
                     and (entry.get("category") in _AUDIT or entry.get("categoryGroup") in ("audit", "allLogs")) for entry in logs)
-        workspace = str(d.get("workspaceId") or "").rsplit("/", 1)[-1]
-        # A workspace the farm makes must say how long it keeps logs; one brought from outside is the stack's to set.
-        if audit and workspace and (workspace not in kept or kept[workspace]):
+        target = str(d.get("workspaceId") or "").rsplit("/", 1)[-1]
+        if not (audit and target):
+            continue
+        # A workspace of the farm's must say how long it keeps logs; a workspace id from outside the stack is trusted only
+        # when the stack makes none of its own (else a renamed farm workspace would slip through).
+        workspace = by_name.get(target)
+        if workspace is not None and workspace.get("retentionInDays"):
+            return []
+        if workspace is None and not made:
             return []
     return [(c, "no diagnostic setting sends kube-audit logs to a workspace that keeps them a set time (retentionInDays)")
             for c in clusters]
+
+
+@resource_rule("DF-AZ-019", "AKS nodes get no public IP", "mandatory",
+               "breeding ground: enableNodePublicIP false on every pool (components/breeding_ground/azure.py)", [AKS, AGENT_POOL],
+               checkov="CKV_AZURE_143", source=f"{AKS_DOCS}/use-node-public-ips")
+def aks_node_public_ip(r: Resource) -> list[str]:
+    pools = items(r.get("agentPoolProfiles")) if r.type == AKS else [dict(r.inputs)]
+    return [f"pool {p.get('name') or r.name!s} gives its nodes public IPs (enableNodePublicIP)" for p in pools
+            if isinstance(p, Mapping) and truthy(p.get("enableNodePublicIP"))]
+
+
+ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
+
+
+@resource_rule("DF-AZ-020", "custom roles name their actions (no '*')", "mandatory",
+               "fence: the stop-spend role lists its operations (components/fence/azure.py STOP_SPEND_ACTIONS)", [ROLE_DEFINITION],
+               checkov="CKV_AZURE_39", source="https://learn.microsoft.com/azure/role-based-access-control/custom-roles")
+def role_wildcard(r: Resource) -> list[str]:
+    out = []
+    for permission in items(r.get("permissions")):
+        permission = known(permission, f"{r.name}: permissions")
+        if not isinstance(permission, Mapping):
+            continue
+        for key in ("actions", "dataActions"):
+            wild = [a for a in items(permission.get(key)) if str(a) == "*" or str(a).startswith("*/")]
+            if wild:
+                out.append(f"{key} {', '.join(map(str, wild))} allow every operation")
+    return out
 
 
 def _rule_ports(rule: Mapping[str, Any]) -> list[int]:

@@ -3,11 +3,13 @@ budgets with a forecasted alert, and prod data that survives a `pulumi destroy`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from typing import Any
 
 from dragonfarm.guardrails.model import (
-    Resource, Stack, items, missing_cost_tags, resource_rule, stack_rule, truthy,
+    PURPOSE_TAG, Resource, Stack, items, missing_cost_tags, resource_rule, stack_rule, truthy,
 )
 from dragonfarm.guardrails.rules_k8s import AKS_POOL, GKE_POOL, KARPENTER_POOL, is_aks_gpu_pool
 
@@ -22,13 +24,15 @@ GCP_LABELLED = ("gcp:storage/bucket:Bucket", "gcp:kms/cryptoKey:CryptoKey", "gcp
                 "gcp:compute/disk:Disk")
 GCP_INSTANCE = "gcp:compute/instance:Instance"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
+AKS_CLUSTER = "azure-native:containerservice:ManagedCluster"
 AZURE_TAGGED = ("azure-native:resources:ResourceGroup", "azure-native:storage:StorageAccount", "azure-native:keyvault:Vault",
                 "azure-native:containerservice:ManagedCluster", AKS_POOL, "azure-native:network:NetworkSecurityGroup",
                 "azure-native:network:VirtualNetwork", "azure-native:network:NatGateway", "azure-native:network:PublicIPAddress",
                 "azure-native:network:PrivateEndpoint", "azure-native:privatedns:PrivateZone",
                 "azure-native:managedidentity:UserAssignedIdentity", "azure-native:compute:VirtualMachine",
                 "azure-native:network:NetworkInterface", "azure-native:compute:DiskEncryptionSet", "azure-native:compute:Disk",
-                "azure-native:monitor:ActionGroup")
+                "azure-native:monitor:ActionGroup", "azure-native:operationalinsights:Workspace", "azure-native:devtestlab:GlobalSchedule",
+                "azure-native:compute:VirtualMachineExtension", "azure-native:monitor:MetricAlert", "azure-native:logic:Workflow")
 
 EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 CLUSTER_QUEUE = "kubernetes:kueue.x-k8s.io/v1beta1:ClusterQueue"
@@ -69,10 +73,36 @@ def cost_tags(r: Resource) -> list[str]:
     return [f"missing cost tag(s) {', '.join(missing)}"] if missing else []
 
 
+# Karpenter requirement keys that pick GPU instances (karpenter.sh AWS NodeClass/NodePool docs: well-known labels), and
+# the EC2 GPU families (accelerated computing: g and p).
+GPU_REQUIREMENT_KEYS = ("karpenter.k8s.aws/instance-gpu-count", "karpenter.k8s.aws/instance-gpu-name",
+                        "karpenter.k8s.aws/instance-gpu-manufacturer")
+GPU_FAMILY_KEYS = ("karpenter.k8s.aws/instance-family", "node.kubernetes.io/instance-type", "karpenter.k8s.aws/instance-category")
+
+
+def _karpenter_gpu(r: Resource) -> bool:
+    labels = r.get("spec.template.metadata.labels") or {}
+    if "nvidia.com/gpu.present" in labels or GPU in (r.get("spec.limits") or {}):
+        return True
+    for req in items(r.get("spec.template.spec.requirements")):
+        if not isinstance(req, Mapping):
+            continue
+        if req.get("key") in GPU_REQUIREMENT_KEYS and req.get("operator") not in ("DoesNotExist", "NotIn"):
+            return True
+        if req.get("key") in GPU_FAMILY_KEYS and req.get("operator") == "In" and any(
+                str(v).lower().startswith(("g", "p")) for v in items(req.get("values"))):
+            return True
+    return False
+
+
+def aks_inline_gpu_profiles(r: Resource) -> list[Mapping[str, Any]]:
+    """GPU-sized pools declared inside an AKS cluster (agentPoolProfiles) rather than as AgentPool resources."""
+    return [p for p in items(r.get("agentPoolProfiles")) if isinstance(p, Mapping) and str(p.get("vmSize") or "").startswith("Standard_N")]
+
+
 def gpu_pool(r: Resource) -> bool:
     if r.type == KARPENTER_POOL:
-        labels = r.get("spec.template.metadata.labels") or {}
-        return "nvidia.com/gpu.present" in labels or GPU in (r.get("spec.limits") or {})
+        return _karpenter_gpu(r)
     if r.type == GKE_POOL:
         return bool(items(r.get("nodeConfig.guestAccelerators")))
     if r.type == AKS_POOL:
@@ -90,9 +120,12 @@ def _number(value: Any) -> float | None:
 
 
 @resource_rule("DF-COST-002", "every GPU pool has a node ceiling", "mandatory",
-               "dragonfarm:breeding_ground.gpu_pools.<pool>.max_nodes", [GKE_POOL, AKS_POOL, EKS_NODE_GROUP],
+               "dragonfarm:breeding_ground.gpu_pools.<pool>.max_nodes", [GKE_POOL, AKS_POOL, EKS_NODE_GROUP, AKS_CLUSTER],
                source="https://cloud.google.com/kubernetes-engine/docs/concepts/cluster-autoscaler")
 def gpu_ceiling(r: Resource) -> list[str]:
+    if r.type == AKS_CLUSTER:
+        return [f"inline GPU pool {p.get('name')!s} has no ceiling (maxCount)" for p in aks_inline_gpu_profiles(r)
+                if (_number(p.get("maxCount")) if truthy(p.get("enableAutoScaling")) else _number(p.get("count"))) is None]
     if not gpu_pool(r):
         return []
     if r.type == GKE_POOL:
@@ -134,6 +167,10 @@ def dev_spot(stack: Stack) -> list[tuple[Resource | None, str]]:
     if stack.environment != "dev":
         return []
     out: list[tuple[Resource | None, str]] = []
+    for cluster in stack.of_type(AKS_CLUSTER):
+        # Inline profiles are the cluster's system pool: never spot, never at zero.
+        out += [(cluster, f"dev GPU pool {p.get('name')!s} is inline in the cluster (agentPoolProfiles: on-demand, never at zero)")
+                for p in aks_inline_gpu_profiles(cluster)]
     for r in stack.of_type(KARPENTER_POOL, GKE_POOL, AKS_POOL, EKS_NODE_GROUP):
         if not gpu_pool(r):
             continue
@@ -166,27 +203,50 @@ AZURE_VM = "azure-native:compute:VirtualMachine"
 AZURE_SHUTDOWN = "azure-native:devtestlab:GlobalSchedule"
 
 
-@stack_rule("DF-COST-005", "every barn has an idle or nightly stop", "mandatory",
-            "dragonfarm:barns.<barn>.idle_minutes and nightly_stop",
+IDLE_WATCHER = "dragonfarm-idle-watch"  # the unit components/barn/idle_watch_install.sh.j2 installs
+
+
+def _boot_script(vm: Resource) -> str:
+    """A dev box's first-boot script as text: AWS userData, GCP metadata startup-script, Azure customData (base64)."""
+    if vm.type == AZURE_VM:
+        encoded = str(vm.get("osProfile.customData") or "")
+        try:
+            return base64.b64decode(encoded, validate=True).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            return encoded
+    if vm.type == GCP_INSTANCE:
+        return str((vm.get("metadata") or {}).get("startup-script") or "")
+    return str(vm.get("userData") or "")
+
+
+@stack_rule("DF-COST-005", "every barn stops itself when idle, and its nightly stop (if any) stops it", "mandatory",
+            "dragonfarm:barns.<barn>.idle_minutes (the idle watcher, always installed) and nightly_stop",
             source="https://learn.microsoft.com/azure/virtual-machines/auto-shutdown-vm")
 def barn_stop(stack: Stack) -> list[tuple[Resource | None, str]]:
     out: list[tuple[Resource | None, str]] = []
+    for vm in stack.of_type(AWS_INSTANCE, GCP_INSTANCE, AZURE_VM):
+        if IDLE_WATCHER not in _boot_script(vm):
+            out.append((vm, f"no idle watcher in the first-boot script ({IDLE_WATCHER})"))
     for vm in stack.of_type(AWS_INSTANCE):
-        stops = [s for s in stack.siblings(vm, AWS_SCHEDULE) if str(s.get("target.arn") or "").endswith("ec2:stopInstances")]
-        if not stops:
-            out.append((vm, "no scheduled stop (EventBridge Scheduler stopInstances) beside the instance"))
+        for s in stack.siblings(vm, AWS_SCHEDULE):
+            if not str(s.get("target.arn") or "").endswith("ec2:stopInstances") or "InstanceIds" not in str(s.get("target.input") or ""):
+                out.append((vm, f"nightly schedule {s.name} does not stop the instance (target stopInstances with InstanceIds)"))
+            elif s.get("state") == "DISABLED":
+                out.append((vm, f"nightly schedule {s.name} is disabled"))
         if vm.get("instanceInitiatedShutdownBehavior") == "terminate":
             out.append((vm, "an idle power-off terminates the box (instanceInitiatedShutdownBehavior)"))
     for vm in stack.of_type(GCP_INSTANCE):
-        schedules = [p for p in stack.siblings(vm, GCP_SCHEDULE) if p.get("instanceSchedulePolicy.vmStopSchedule")]
-        attached = bool(vm.get("resourcePolicies")) and bool(schedules)
-        if not attached and not vm.get("scheduling.maxRunDuration"):
-            out.append((vm, "no stop schedule attached (resourcePolicies) and no scheduling.maxRunDuration"))
+        attached = str(vm.get("resourcePolicies") or "")
+        for p in stack.siblings(vm, GCP_SCHEDULE):
+            if p.get("instanceSchedulePolicy.vmStopSchedule") and str(p.get("name") or p.name) not in attached:
+                out.append((vm, f"nightly stop schedule {p.name} is not attached to the instance (resourcePolicies)"))
     for vm in stack.of_type(AZURE_VM):
-        shutdowns = [s for s in stack.siblings(vm, AZURE_SHUTDOWN)
-                     if s.get("taskType") == "ComputeVmShutdownTask" and s.get("status") == "Enabled"]
-        if not shutdowns:
-            out.append((vm, "no enabled auto-shutdown schedule (devtestlab GlobalSchedule ComputeVmShutdownTask)"))
+        target = f"/virtualMachines/{vm.get('vmName') or vm.name}"
+        for s in stack.siblings(vm, AZURE_SHUTDOWN):
+            if s.get("taskType") != "ComputeVmShutdownTask" or not str(s.get("targetResourceId") or "").endswith(target):
+                out.append((vm, f"auto-shutdown {s.name} does not shut this VM down (taskType, targetResourceId)"))
+            elif s.get("status") != "Enabled":
+                out.append((vm, f"auto-shutdown {s.name} is disabled"))
     return out
 
 
@@ -231,3 +291,29 @@ def prod_data(stack: Stack) -> list[tuple[Resource | None, str]]:
         if r.retain_on_delete is False:  # None: the caller cannot see it (CrossGuard)
             out.append((r, "prod data resource would be deleted with the stack (retainOnDelete)"))
     return out
+
+
+@stack_rule("DF-COST-009", "GPU work is admitted against a GPU quota", "mandatory",
+            "dragonfarm:breeding_ground.teams.<team>.gpu_quota (each team's Kueue ClusterQueue caps nvidia.com/gpu)",
+            source="https://kueue.sigs.k8s.io/docs/concepts/cluster_queue/")
+def gpu_quota_exists(stack: Stack) -> list[tuple[Resource | None, str]]:
+    pools = [r for r in stack.of_type(KARPENTER_POOL, GKE_POOL, AKS_POOL, EKS_NODE_GROUP) if gpu_pool(r)]
+    if not pools:
+        return []
+    for queue in stack.of_type(CLUSTER_QUEUE):
+        if any(isinstance(g, Mapping) and GPU in items(g.get("coveredResources")) for g in items(queue.get("spec.resourceGroups"))):
+            return []
+    return [(pools[0], "GPU pools exist but no Kueue ClusterQueue covers nvidia.com/gpu: nothing caps what jobs may ask for")]
+
+
+BUCKETS = ("aws:s3/bucket:Bucket", "gcp:storage/bucket:Bucket", "azure-native:storage:StorageAccount")
+PURPOSES = ("datasets", "checkpoints", "models", "logs")
+
+
+@resource_rule("DF-COST-010", "every bucket says what it holds (its purpose decides versioning and lifecycle)", "mandatory",
+               "dragonfarm:troughs.<key>.purpose (the trough layer tags it dragonfarm-purpose)", BUCKETS,
+               source="components/trough/README.md")
+def bucket_purpose(r: Resource) -> list[str]:
+    purpose = {**r.default_tags(), **r.tags()}.get(PURPOSE_TAG)
+    return [] if purpose in PURPOSES else [f"no {PURPOSE_TAG} tag of {', '.join(PURPOSES)} (got {purpose!r}): "
+                                           "versioning and lifecycle rules cannot be judged"]

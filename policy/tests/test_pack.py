@@ -131,6 +131,27 @@ def test_stack_policy_reports_a_stack_without_a_budget():
     assert len(reported) == 1 and reported[0][1] is None and "no budget" in reported[0][0]
 
 
+def test_stack_policies_read_azure_native_inputs_kept_under_dunder_inputs():
+    """On a preview after the first `pulumi up`, a stack policy sees an azure-native resource's outputs: the API's
+    response, with the program's inputs under a secret `__inputs`. The account-to-policy join must still work."""
+    from dragonfarm_policy import SECRET_SIG
+
+    def existing(type_: str, name: str, inputs: dict) -> PolicyResource:
+        outputs = {"id": f"/subscriptions/s/{name}", "name": name, "__inputs": {SECRET_SIG: "1b47061264138c4ac30d75fd1eb44270",
+                                                                               "value": inputs}}
+        return PolicyResource(type_, unknown_checking_proxy(outputs), f"urn:{name}", name, opts(), None, None, [], {})
+
+    account = existing("azure-native:storage:StorageAccount", "ckpt",
+                       {"accountName": "dfckpt", "tags": {"dragonfarm-purpose": "checkpoints"}})
+    versioned = existing("azure-native:storage:BlobServiceProperties", "ckpt-blob", {"accountName": "dfckpt", "isVersioningEnabled": True})
+    policy = next(p for p in POLICIES if p.name == "DF-AZ-006")
+    reported: list[str] = []
+    policy.validate(StackValidationArgs([account, versioned]), lambda message, urn=None: reported.append(message))
+    assert reported == []
+    policy.validate(StackValidationArgs([account]), lambda message, urn=None: reported.append(message))
+    assert len(reported) == 1 and "no blob versioning" in reported[0]
+
+
 CASES = os.environ.get("DF_GUARDRAIL_CASES")
 
 
