@@ -57,8 +57,14 @@ def _no_pod_identity_agent(plan: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return plan, "dfarm-aws-dev-cluster"
 
 
+def _no_public_access_block(plan: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    _drop(plan, PAB, "models")
+    return plan, "dfarm-aws-dev-models"
+
+
 HARDENING_BUILT: dict[str, tuple[str, Callable[[dict[str, Any]], tuple[dict[str, Any], str]]]] = {
     "DF-AWS-019": ("aws-dev", _no_control_plane_log_group),
+    "DF-AWS-023": ("aws-dev", _no_public_access_block),
     "DF-AWS-021": ("aws-dev", _no_pod_identity_agent),
 }
 
@@ -109,9 +115,9 @@ SSH_FROM_WORLD = [{"protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks"
 BUCKET_POLICY = f"{S3}bucketPolicy:BucketPolicy"
 MUTATIONS: list[tuple[str, str, Callable[[dict[str, Any]], None], set[tuple[str, str]]]] = [
     # 1. every bucket needs its own public access block
-    ("AWS-001 block deleted", "aws-dev", _delete(PAB, "checkpoints"), {("DF-AWS-001", "dfarm-aws-dev-checkpoints")}),
-    ("AWS-001 block on another bucket", "aws-dev", _set(PAB, "checkpoints", "bucket", "some-other-bucket"),
-     {("DF-AWS-001", "dfarm-aws-dev-checkpoints")}),
+    ("AWS-023 block deleted", "aws-dev", _delete(PAB, "checkpoints"), {("DF-AWS-023", "dfarm-aws-dev-checkpoints")}),
+    ("AWS-023 block on another bucket", "aws-dev", _set(PAB, "checkpoints", "bucket", "some-other-bucket"),
+     {("DF-AWS-023", "dfarm-aws-dev-checkpoints")}),
     # 2. every bucket needs SSE-KMS with the farm's key
     ("AWS-002 encryption deleted", "aws-dev", _delete(SSE, "checkpoints"), {("DF-AWS-002", "dfarm-aws-dev-checkpoints")}),
     ("AWS-002 AWS-managed key", "aws-dev", _set(SSE, "models", "rules.0.applyServerSideEncryptionByDefault.kmsMasterKeyId",
@@ -295,11 +301,16 @@ def test_unknown_list_items_elsewhere_are_not_evaluated():
 
 def test_an_unknown_stops_a_stack_rule_for_that_resource_only():
     plan = plan_json("aws-dev")
-    row(plan, PAB, "models")["inputs"]["blockPublicAcls"] = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
-    _drop(plan, PAB, "checkpoints")
-    report = check(resources_from_plan(plan), only=[BY_ID["DF-AWS-001"]])
-    assert [(f.rule, f.name) for f in report.findings] == [("DF-AWS-001", "dfarm-aws-dev-checkpoints")]
-    assert [(rule, name) for rule, name, _ in report.not_evaluated] == [("DF-AWS-001", "dfarm-aws-dev-models-public-access")]
+    row(plan, SSE, "models")["inputs"]["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] = ANY
+    _drop(plan, SSE, "checkpoints")
+    report = check(resources_from_plan(plan), only=[BY_ID["DF-AWS-002"]])
+    assert [(f.rule, f.name) for f in report.findings] == [("DF-AWS-002", "dfarm-aws-dev-checkpoints")]
+    assert [(rule, name) for rule, name, _ in report.not_evaluated] == [("DF-AWS-002", "dfarm-aws-dev-models-encryption")]
+    # The CrossGuard pack's view: the findings it has (the unknown is reported only when nothing failed).
+    from dragonfarm.guardrails.engine import stack_findings
+    from dragonfarm.guardrails.model import Stack
+    assert [r.name for r, _ in stack_findings(BY_ID["DF-AWS-002"], Stack(tuple(resources_from_plan(plan))))] == \
+        ["dfarm-aws-dev-checkpoints"]
 
 
 def test_open_to_world_of_an_unknown_raises_unknown():

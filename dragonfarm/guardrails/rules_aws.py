@@ -109,25 +109,31 @@ def _bucket_name(b: Resource) -> str:
     return b.get("bucket") or b.name
 
 
-@stack_rule("DF-AWS-001", "every S3 bucket has a public access block with all four flags", "mandatory",
-            "trough layer: components/trough/aws.py gives each bucket its public access block; do not override "
-            "dragonfarm:troughs.<key> buckets with a public one",
-            checkov="CKV2_AWS_6, CKV_AWS_53, CKV_AWS_54, CKV_AWS_55, CKV_AWS_56",
-            source="https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html")
-def s3_public_access_block(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
-    blocks = _linked(stack, PUBLIC_ACCESS_BLOCK)
+@resource_rule("DF-AWS-001", "S3 public access block sets all four flags", "mandatory",
+               "trough layer: components/trough/aws.py sets the bucket's public access block; do not override "
+               "dragonfarm:troughs.<key> buckets with a public one", [PUBLIC_ACCESS_BLOCK],
+               checkov="CKV_AWS_53, CKV_AWS_54, CKV_AWS_55, CKV_AWS_56",
+               source="https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html")
+def s3_public_access_block(r: Resource) -> list[str]:
     flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    off = [f for f in flags if not truthy(r.get(f))]
+    return [f"public access block leaves {', '.join(off)} off"] if off else []
+
+
+# DF-AWS-001 stays a resource rule (the CrossGuard pack checks each block as it is planned); that every bucket has
+# one needs the whole stack, so it is its own stack rule.
+@stack_rule("DF-AWS-023", "every S3 bucket has its own public access block", "mandatory",
+            "trough layer: components/trough/aws.py gives each dragonfarm:troughs.<key> bucket a BucketPublicAccessBlock "
+            "naming it; a bucket made outside the trough needs one too",
+            checkov="CKV2_AWS_6",
+            source="https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html")
+def s3_has_public_access_block(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
+    blocks = _linked(stack, PUBLIC_ACCESS_BLOCK)
 
     def one(b: Resource) -> list[tuple[Resource | None, str]]:
-        mine = blocks.get(_bucket_name(b), [])
-        if not mine:
-            return [(b, "bucket has no public access block (BucketPublicAccessBlock with this bucket)")]
-        out: list[tuple[Resource | None, str]] = []
-        for pab in mine:
-            off = [f for f in flags if not truthy(pab.get(f))]
-            if off:
-                out.append((pab, f"public access block leaves {', '.join(off)} off"))
-        return out
+        if blocks.get(_bucket_name(b)):
+            return []
+        return [(b, "bucket has no public access block (no BucketPublicAccessBlock with this bucket)")]
 
     return each(stack.of_type(BUCKET), one)
 
