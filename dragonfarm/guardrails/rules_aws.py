@@ -369,7 +369,7 @@ def _volumes(r: Resource) -> tuple[list[Mapping[str, Any]], str]:
 @resource_rule("DF-AWS-013", "EBS volumes encrypted with the farm's KMS key", "mandatory",
                "barn / breeding ground: root and data volumes take the fence key (dragonfarm:fence.existing_key_id if you "
                "bring one); launch templates and EC2NodeClasses map at least the root volume with it",
-               [INSTANCE, LAUNCH_TEMPLATE, NODE_CLASS], checkov="CKV_AWS_8, CKV_AWS_3",
+               [INSTANCE, LAUNCH_TEMPLATE, NODE_CLASS], checkov="CKV_AWS_8",
                source="https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html")
 def ebs_encryption(r: Resource) -> list[str]:
     volumes, key_field = _volumes(r)
