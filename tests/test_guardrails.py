@@ -192,7 +192,9 @@ def test_the_registry_has_at_least_35_rules_with_ids_titles_severities_and_fixes
 
 
 def test_every_rule_has_a_seeded_variant():
-    seeded_ids = [s[0] for s in SEEDS] + list(BUILT)
+    from tests.test_guardrails_hardening import HARDENING_BUILT, HARDENING_SEEDS
+
+    seeded_ids = [s[0] for s in SEEDS + HARDENING_SEEDS] + list(BUILT) + list(HARDENING_BUILT)
     assert sorted(seeded_ids) == sorted(r.id for r in RULES), "a rule without a firing test is a defect"
 
 

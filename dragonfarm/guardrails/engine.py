@@ -56,19 +56,48 @@ def rules() -> list[Rule]:
     return sorted(REGISTERED, key=lambda r: r.id)
 
 
+def _rule_error(rule: Rule, name: str, exc: Exception) -> Unknown:
+    """A rule that raised (an input shape it does not expect): not evaluated, with the error, never a traceback."""
+    return Unknown(f"{name}: {rule.id} could not be evaluated ({type(exc).__name__}: {exc})", name)
+
+
 def resource_findings(rule: Rule, resource: Resource) -> list[str] | Unknown:
-    """What a resource rule says about one resource, or the Unknown that stopped it."""
+    """What a resource rule says about one resource, or the Unknown that stopped it (a rule that raised any other
+    exception is reported the same way, as not evaluated, with the error)."""
     try:
-        return list(rule.check(resource))
+        return [str(m) for m in rule.check(resource)]
     except Unknown as exc:
         return exc
+    except Exception as exc:  # noqa: BLE001  a rule's error must not stop the others
+        return _rule_error(rule, resource.name, exc)
+
+
+def stack_outcome(rule: Rule, stack: Stack) -> tuple[list[tuple[Resource | None, str]], list[Unknown]]:
+    """A stack rule's findings, and what stopped it: per resource (a rule's `each`) or for the whole stack."""
+    found: list[tuple[Resource | None, str]] = []
+    unknown: list[Unknown] = []
+    try:
+        for r, message in rule.check(stack):
+            if isinstance(message, Unknown):
+                if not message.name and r is not None:
+                    message.name = r.name
+                unknown.append(message)
+            else:
+                found.append((r, str(message)))
+    except Unknown as exc:  # the whole rule stopped: not evaluated for the stack, whichever resource it was reading
+        return found, [Unknown(exc.where)]
+    except Exception as exc:  # noqa: BLE001
+        return found, [Unknown(_rule_error(rule, "stack", exc).where)]
+    return found, unknown
 
 
 def stack_findings(rule: Rule, stack: Stack) -> list[tuple[Resource | None, str]] | Unknown:
-    try:
-        return list(rule.check(stack))
-    except Unknown as exc:
-        return exc
+    """A stack rule's findings; its Unknown when something stopped it and it found nothing else (the CrossGuard pack
+    reports the findings it has and marks the rule not applicable only when there are none)."""
+    found, unknown = stack_outcome(rule, stack)
+    if unknown and not found:
+        return unknown[0]
+    return found
 
 
 def check(resources: Iterable[Resource], waivers: Mapping[str, str] | None = None,
@@ -86,10 +115,9 @@ def check(resources: Iterable[Resource], waivers: Mapping[str, str] | None = Non
 
     for rule in chosen:
         if rule.kind == "stack":
-            found = stack_findings(rule, stack)
-            if isinstance(found, Unknown):
-                report.not_evaluated.append((rule.id, "stack", found.where))
-                continue
+            found, unknown = stack_outcome(rule, stack)
+            for exc in unknown:
+                report.not_evaluated.append((rule.id, exc.name or "stack", exc.where))
             for r, message in found:
                 add(rule, r, message)
             continue

@@ -14,7 +14,7 @@ engine then reports the rule as not evaluated for that resource instead of guess
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -48,11 +48,15 @@ UNKNOWN: Any = _UnknownMarker()
 
 
 class Unknown(Exception):
-    """A rule read a value that is not known yet; the rule is not evaluated for that resource."""
+    """A rule read a value that is not known yet; the rule is not evaluated for that resource.
 
-    def __init__(self, where: str) -> None:
+    `name` is the resource whose value it was, when known (a stack rule then skips that resource only).
+    """
+
+    def __init__(self, where: str, name: str = "") -> None:
         super().__init__(f"{where} is not known until the deploy")
         self.where = where
+        self.name = name
 
 
 def plain(value: Any) -> Any:
@@ -91,7 +95,7 @@ class Resource:
 
         Raises Unknown when the value (or a map on the way) is not known yet.
         """
-        return dig(self.inputs, path, default, where=f"{self.name}: {path}")
+        return dig(self.inputs, path, default, where=f"{self.name}: {path}", name=self.name)
 
     def tags(self) -> dict[str, Any]:
         """The resource's own tags or labels (the key its type uses), provider defaults not included."""
@@ -121,11 +125,11 @@ class Resource:
         return found
 
 
-def dig(value: Any, path: str, default: Any = None, where: str = "") -> Any:
+def dig(value: Any, path: str, default: Any = None, where: str = "", name: str = "") -> Any:
     current = value
     for part in path.split("."):
         if current is UNKNOWN:
-            raise Unknown(where or path)
+            raise Unknown(where or path, name)
         if isinstance(current, Mapping):
             current = current.get(part, _MISSING)
         elif isinstance(current, Sequence) and not isinstance(current, str) and part.isdigit():
@@ -136,15 +140,39 @@ def dig(value: Any, path: str, default: Any = None, where: str = "") -> Any:
         if current is _MISSING or current is None:
             return default
     if current is UNKNOWN:
-        raise Unknown(where or path)
+        raise Unknown(where or path, name)
     return current
 
 
 def known(value: Any, where: str) -> Any:
-    """`value`, or Unknown raised when it is not known yet (for values taken out of lists by hand)."""
+    """`value`, or Unknown raised when it is not known yet (for values taken out of lists by hand).
+
+    `where` is "<resource name>: <what>", as Resource.get words it.
+    """
     if value is UNKNOWN:
-        raise Unknown(where)
+        raise Unknown(where, where.split(":", 1)[0] if ":" in where else "")
     return value
+
+
+def known_items(value: Any, where: str) -> list[Any]:
+    """A list input's items, each checked known (an unknown list, or an unknown item, raises Unknown)."""
+    return [known(v, where) for v in items(known(value, where))]
+
+
+def port(value: Any, where: str, default: int) -> int:
+    """A port number input: `default` when absent; Unknown raised when not known yet or not a number
+    (a preview may carry a port as a string, or as the wire's unknown sentinel)."""
+    value = known(value, where)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        raise Unknown(f"{where} (not a port number: {value!r})", where.split(":", 1)[0])
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    raise Unknown(f"{where} (not a port number: {value!r})", where.split(":", 1)[0])
 
 
 def truthy(value: Any) -> bool:
@@ -198,7 +226,21 @@ def _safe(read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 ResourceCheck = Callable[[Resource], list[str]]
-StackCheck = Callable[[Stack], list[tuple[Resource | None, str]]]
+StackCheck = Callable[[Stack], Sequence[tuple[Resource | None, str | Unknown]]]
+"""A stack rule's findings: (resource or None, message). A rule that could not read one resource's value gives
+(that resource, the Unknown) for it and goes on with the others (see `each`)."""
+
+
+def each(subjects: Iterable[Resource],
+         check: Callable[[Resource], Iterable[tuple[Resource | None, str]]]) -> list[tuple[Resource | None, str | Unknown]]:
+    """A stack rule's check run per subject resource: an unknown value stops that subject only."""
+    out: list[tuple[Resource | None, str | Unknown]] = []
+    for subject in subjects:
+        try:
+            out.extend(list(check(subject)))
+        except Unknown as exc:
+            out.append((subject, exc))
+    return out
 
 
 @dataclass(frozen=True)
@@ -245,7 +287,10 @@ def stack_rule(id: str, title: str, severity: Severity, fix: str, *, checkov: st
     return wrap
 
 
-def open_to_world(cidr: Any) -> bool:
+def open_to_world(cidr: Any, where: str = "a CIDR") -> bool:
+    """Whether an address range is the whole internet; raises Unknown when the range is not known yet."""
+    if cidr is UNKNOWN:
+        raise Unknown(where, where.split(":", 1)[0] if ":" in where else "")
     return isinstance(cidr, str) and cidr.strip() in ("0.0.0.0/0", "::/0", "*", "Internet", "Any", "any", "0.0.0.0")
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from typing import Any
 
 from dragonfarm.guardrails.model import (
-    PURPOSE_TAG, Resource, Stack, items, known, open_to_world, resource_rule, stack_rule, truthy,
+    PURPOSE_TAG, Resource, Stack, Unknown, each, items, known, known_items, open_to_world, port, resource_rule,
+    stack_rule, truthy,
 )
 
 CHECKOV = "https://github.com/bridgecrewio/checkov/tree/main/checkov/terraform/checks/resource/aws"
@@ -23,23 +25,89 @@ VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 KMS_KEY = "aws:kms/key:Key"
+KMS_ALIAS = "aws:kms/alias:Alias"
+EKS_ADDON = "aws:eks/addon:Addon"
+OIDC_PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
 EKS = "aws:eks/cluster:Cluster"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 INSTANCE = "aws:ec2/instance:Instance"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 SG = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 POLICY_TYPES = ("aws:iam/policy:Policy", "aws:iam/rolePolicy:RolePolicy", "aws:iam/userPolicy:UserPolicy",
                 "aws:iam/groupPolicy:GroupPolicy", BUCKET_POLICY, "aws:sns/topicPolicy:TopicPolicy",
                 "aws:sqs/queuePolicy:QueuePolicy", KMS_KEY)
+ROLE = "aws:iam/role:Role"
+ATTACHMENT_TYPES = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+                    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "aws:iam/policyAttachment:PolicyAttachment")
+ADMIN_POLICY = ":iam::aws:policy/AdministratorAccess"
 
 # Ports nobody on the internet may reach directly: SSH, RDP, the Kubernetes API (443 on EKS, 6443 self-managed).
 SENSITIVE_PORTS = (22, 3389, 443, 6443)
 
 
+# ---- the farm's KMS key -----------------------------------------------------------------------------
+
+def aws_managed_key(ref: Any) -> bool:
+    """No key named (the service's default), or an AWS-managed key (`alias/aws/s3`, `alias/aws/ebs`, ...)."""
+    if not isinstance(ref, str) or not ref.strip():
+        return True
+    ref = ref.strip()
+    return ref.startswith("alias/aws/") or ":alias/aws/" in ref
+
+
+def key_id(ref: str) -> str:
+    """A KMS key reference as a key id or `alias/<name>`: key ARN, alias ARN, alias name or bare id."""
+    ref = ref.strip()
+    if ":key/" in ref:
+        return ref.split(":key/", 1)[1]
+    if ref.startswith("arn:") and ":alias/" in ref:
+        return "alias/" + ref.split(":alias/", 1)[1]
+    return ref
+
+
+def farm_keys(stack: Stack) -> set[str] | None:
+    """Ids and alias names of the KMS key the fence creates (its alias targets it); None when the stack creates no key
+    (dragonfarm:fence.existing_key_id brings one the plan cannot name) or names it nowhere the plan can read."""
+    if not stack.of_type(KMS_KEY):
+        return None
+    out: set[str] = set()
+    for alias in stack.of_type(KMS_ALIAS):
+        target, name = alias.get("targetKeyId"), alias.get("name")
+        if isinstance(target, str) and target:
+            out.add(key_id(target))
+        if isinstance(name, str) and name:
+            out.add(name)
+    return out or None
+
+
+def key_problem(ref: Any, keys: set[str] | None, field: str) -> str:
+    """What is wrong with a key reference ('' when it is the farm's key, or any customer-managed key when the plan
+    cannot name the farm's)."""
+    if aws_managed_key(ref):
+        named = f" ({ref})" if isinstance(ref, str) and ref.strip() else ""
+        return f"{field} is not a customer-managed KMS key: AWS-managed or default key{named}"
+    if keys is not None and key_id(str(ref)) not in keys:
+        return f"{field} names a KMS key that is not the farm's ({ref})"
+    return ""
+
+
 # ---- S3 troughs -------------------------------------------------------------------------------------
+
+def _linked(stack: Stack, type_: str) -> dict[str, list[Resource]]:
+    """Resources of a type by the bucket name they attach to (their `bucket` input)."""
+    out: dict[str, list[Resource]] = {}
+    for r in stack.of_type(type_):
+        out.setdefault(_bucket_of(r), []).append(r)
+    return out
+
+
+def _bucket_name(b: Resource) -> str:
+    return b.get("bucket") or b.name
+
 
 @resource_rule("DF-AWS-001", "S3 public access block sets all four flags", "mandatory",
                "trough layer: components/trough/aws.py sets the bucket's public access block; do not override "
@@ -52,17 +120,57 @@ def s3_public_access_block(r: Resource) -> list[str]:
     return [f"public access block leaves {', '.join(off)} off"] if off else []
 
 
-@resource_rule("DF-AWS-002", "S3 default encryption uses the farm's KMS key", "mandatory",
-               "trough layer encrypts with the fence key; set dragonfarm:fence.existing_key_id only to a KMS key ARN",
-               [SSE], checkov="CKV_AWS_145",
-               source="https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html")
-def s3_kms(r: Resource) -> list[str]:
-    rules = items(r.get("rules"))
-    for rule in rules:
-        default = known(rule, f"{r.name}: rules").get("applyServerSideEncryptionByDefault") or {}
-        if default.get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse") and default.get("kmsMasterKeyId"):
+# DF-AWS-001 stays a resource rule (the CrossGuard pack checks each block as it is planned); that every bucket has
+# one needs the whole stack, so it is its own stack rule.
+@stack_rule("DF-AWS-023", "every S3 bucket has its own public access block", "mandatory",
+            "trough layer: components/trough/aws.py gives each dragonfarm:troughs.<key> bucket a BucketPublicAccessBlock "
+            "naming it; a bucket made outside the trough needs one too",
+            checkov="CKV2_AWS_6",
+            source="https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html")
+def s3_has_public_access_block(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
+    blocks = _linked(stack, PUBLIC_ACCESS_BLOCK)
+
+    def one(b: Resource) -> list[tuple[Resource | None, str]]:
+        if blocks.get(_bucket_name(b)):
             return []
-    return ["bucket default encryption is not SSE-KMS with the farm's key (sseAlgorithm aws:kms and kmsMasterKeyId)"]
+        return [(b, "bucket has no public access block (no BucketPublicAccessBlock with this bucket)")]
+
+    return each(stack.of_type(BUCKET), one)
+
+
+def _sse_problem(config: Resource, keys: set[str] | None) -> str:
+    problems = []
+    for rule in known_items(config.get("rules"), f"{config.name}: rules"):
+        default = known(rule.get("applyServerSideEncryptionByDefault") if isinstance(rule, Mapping) else None,
+                        f"{config.name}: rules.applyServerSideEncryptionByDefault") or {}
+        if not isinstance(default, Mapping):
+            continue
+        algorithm = known(default.get("sseAlgorithm"), f"{config.name}: sseAlgorithm")
+        if algorithm not in ("aws:kms", "aws:kms:dsse"):
+            problems.append(f"sseAlgorithm is {algorithm!r}, not aws:kms")
+            continue
+        problem = key_problem(known(default.get("kmsMasterKeyId"), f"{config.name}: kmsMasterKeyId"), keys, "kmsMasterKeyId")
+        if not problem:
+            return ""
+        problems.append(problem)
+    return "bucket default encryption is not SSE-KMS with the farm's key: " + ("; ".join(problems) or "no rule")
+
+
+@stack_rule("DF-AWS-002", "every S3 bucket's default encryption uses the farm's KMS key", "mandatory",
+            "trough layer encrypts with the fence key; set dragonfarm:fence.existing_key_id only to a customer-managed "
+            "KMS key ARN (never alias/aws/s3)", checkov="CKV_AWS_145",
+            source="https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html")
+def s3_kms(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
+    configs = _linked(stack, SSE)
+    keys = farm_keys(stack)
+
+    def one(b: Resource) -> list[tuple[Resource | None, str]]:
+        mine = configs.get(_bucket_name(b), [])
+        if not mine:
+            return [(b, "bucket has no default encryption configuration (BucketServerSideEncryptionConfiguration)")]
+        return [(c, problem) for c in mine if (problem := _sse_problem(c, keys))]
+
+    return each(stack.of_type(BUCKET), one)
 
 
 def _buckets_by_name(stack: Stack) -> dict[str, Resource]:
@@ -112,7 +220,7 @@ def _statements(policy: Any, where: str) -> list[Mapping[str, Any]]:
     if not isinstance(policy, Mapping):
         return []
     statements = policy.get("Statement", [])
-    statements = [statements] if isinstance(statements, Mapping) else items(statements)
+    statements = [statements] if isinstance(statements, Mapping) else known_items(statements, where)
     return [s for s in statements if isinstance(s, Mapping)]
 
 
@@ -120,20 +228,46 @@ def _as_list(value: Any) -> list[Any]:
     return [value] if isinstance(value, (str, Mapping)) else items(value)
 
 
+def _denies_plain_http(s: Mapping[str, Any], bucket: str) -> bool:
+    """A Deny for every principal on every S3 action against the bucket and its objects when aws:SecureTransport
+    is false."""
+    if s.get("Effect") != "Deny" or "NotAction" in s or "NotResource" in s or "NotPrincipal" in s:
+        return False
+    cond = s.get("Condition")
+    if not isinstance(cond, Mapping):
+        return False
+    secure = [v for op in ("Bool", "BoolIfExists") if isinstance(cond.get(op), Mapping)
+              for v in _as_list(cond[op].get("aws:SecureTransport"))]
+    if not secure or any(str(v).lower() != "false" for v in secure):
+        return False
+    principal = s.get("Principal")
+    if not (principal == "*" or (isinstance(principal, Mapping) and "*" in _as_list(principal.get("AWS")))):
+        return False
+    if not any(a in ("*", "s3:*") for a in _as_list(s.get("Action"))):
+        return False
+    patterns = [p for p in _as_list(s.get("Resource")) if isinstance(p, str)]
+    partitions = {p.split(":")[1] for p in patterns if p.startswith("arn:") and p.count(":") >= 2} or {"aws"}
+    return any(all(any(fnmatchcase(f"arn:{part}:s3:::{bucket}{tail}", p) for p in patterns) for tail in ("", "/*"))
+               for part in partitions)
+
+
 @stack_rule("DF-AWS-005", "S3 buckets refuse requests without TLS", "mandatory",
-            "trough layer: each bucket's policy denies aws:SecureTransport false (components/trough/aws.py)",
+            "trough layer: each bucket's policy denies s3:* on the bucket and <bucket>/* when aws:SecureTransport is "
+            "false (components/trough/aws.py)",
             checkov="CKV_AWS_379",
             source="https://docs.aws.amazon.com/AmazonS3/latest/userguide/security-best-practices.html")
-def s3_tls_only(stack: Stack) -> list[tuple[Resource | None, str]]:
-    tls: set[str] = set()
-    for p in stack.of_type(BUCKET_POLICY):
-        for s in _statements(p.get("policy"), f"{p.name}: policy"):
-            cond = s.get("Condition") or {}
-            secure = (cond.get("Bool") or {}).get("aws:SecureTransport") if isinstance(cond, Mapping) else None
-            if s.get("Effect") == "Deny" and str(secure).lower() == "false":
-                tls.add(_bucket_of(p))
-    return [(b, "no bucket policy denies requests with aws:SecureTransport false")
-            for name, b in _buckets_by_name(stack).items() if name not in tls]
+def s3_tls_only(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
+    policies = _linked(stack, BUCKET_POLICY)
+
+    def one(b: Resource) -> list[tuple[Resource | None, str]]:
+        name = _bucket_name(b)
+        for p in policies.get(name, []):
+            if any(_denies_plain_http(s, name) for s in _statements(p.get("policy"), f"{p.name}: policy")):
+                return []
+        return [(b, "no bucket policy denies s3:* on the bucket and its objects (arn and arn/*) to every principal "
+                    "when aws:SecureTransport is false")]
+
+    return each(stack.of_type(BUCKET), one)
 
 
 # ---- EKS ----------------------------------------------------------------------------------------------
@@ -158,9 +292,10 @@ def eks_endpoint(r: Resource) -> list[str]:
                source="https://docs.aws.amazon.com/eks/latest/userguide/enable-kms.html")
 def eks_secrets(r: Resource) -> list[str]:
     resources = items(r.get("encryptionConfig.resources"))
-    if "secrets" in resources and r.get("encryptionConfig.provider.keyArn"):
-        return []
-    return ["Kubernetes secrets are not envelope-encrypted with a KMS key (encryptionConfig)"]
+    if "secrets" not in resources:
+        return ["Kubernetes secrets are not envelope-encrypted with a KMS key (encryptionConfig)"]
+    problem = key_problem(r.get("encryptionConfig.provider.keyArn"), None, "encryptionConfig.provider.keyArn")
+    return [f"Kubernetes secrets are not envelope-encrypted with a customer-managed KMS key: {problem}"] if problem else []
 
 
 @resource_rule("DF-AWS-008", "EKS control-plane audit and API logs enabled", "mandatory",
@@ -185,7 +320,8 @@ def log_retention(r: Resource) -> list[str]:
                [LOG_GROUP], checkov="CKV_AWS_158",
                source="https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html")
 def log_kms(r: Resource) -> list[str]:
-    return [] if r.get("kmsKeyId") else ["log group is not encrypted with a KMS key (kmsKeyId)"]
+    problem = key_problem(r.get("kmsKeyId"), None, "kmsKeyId")
+    return [f"log group is not encrypted with a customer-managed KMS key: {problem}"] if problem else []
 
 
 # ---- EC2: instances, launch templates, Karpenter node classes --------------------------------------
@@ -212,30 +348,41 @@ def nodeclass_imdsv2(r: Resource) -> list[str]:
     return _imds(r.get("spec.metadataOptions"))
 
 
-def _ebs_problems(volumes: list[Any], where: str, key_field: str) -> list[str]:
-    out = []
-    for v in volumes:
-        v = known(v, where)
-        if not isinstance(v, Mapping):
-            continue
-        if not truthy(v.get("encrypted")) or not v.get(key_field):
-            out.append(f"volume {v.get('deviceName', 'root')} is not encrypted with the farm's KMS key ({key_field})")
-    return out
+def _volumes(r: Resource) -> tuple[list[Mapping[str, Any]], str]:
+    """A resource's EBS volume settings (instance root and extra volumes; launch template and node class mappings)
+    and the field its key goes in."""
+    if r.type == INSTANCE:
+        root = known(r.get("rootBlockDevice"), f"{r.name}: rootBlockDevice")
+        volumes = [dict(root) if isinstance(root, Mapping) else {}]
+        volumes[0].setdefault("deviceName", "root")
+        volumes += [v for v in known_items(r.get("ebsBlockDevices"), f"{r.name}: ebsBlockDevices") if isinstance(v, Mapping)]
+        return volumes, "kmsKeyId"
+    path, key_field = ("blockDeviceMappings", "kmsKeyId") if r.type == LAUNCH_TEMPLATE else ("spec.blockDeviceMappings", "kmsKeyID")
+    volumes = []
+    for m in known_items(r.get(path), f"{r.name}: {path}"):
+        ebs = known(m.get("ebs"), f"{r.name}: {path}.ebs") if isinstance(m, Mapping) else None
+        if isinstance(ebs, Mapping):
+            volumes.append({"deviceName": m.get("deviceName"), **ebs})
+    return volumes, key_field
 
 
 @resource_rule("DF-AWS-013", "EBS volumes encrypted with the farm's KMS key", "mandatory",
-               "barn / breeding ground: root volumes take the fence key (dragonfarm:fence.existing_key_id if you bring one)",
+               "barn / breeding ground: root and data volumes take the fence key (dragonfarm:fence.existing_key_id if you "
+               "bring one); launch templates and EC2NodeClasses map at least the root volume with it",
                [INSTANCE, LAUNCH_TEMPLATE, NODE_CLASS], checkov="CKV_AWS_8",
                source="https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption.html")
 def ebs_encryption(r: Resource) -> list[str]:
-    if r.type == INSTANCE:
-        root = r.get("rootBlockDevice")
-        return _ebs_problems([root or {"deviceName": "root"}], r.name, "kmsKeyId")
-    if r.type == LAUNCH_TEMPLATE:
-        return _ebs_problems([m.get("ebs") or {} for m in items(r.get("blockDeviceMappings")) if isinstance(m, Mapping)],
-                             r.name, "kmsKeyId")
-    return _ebs_problems([m.get("ebs") or {} for m in items(r.get("spec.blockDeviceMappings")) if isinstance(m, Mapping)],
-                         r.name, "kmsKeyID")
+    volumes, key_field = _volumes(r)
+    if not volumes:
+        return [f"no block device mapping with the farm's key ({key_field}): volumes take the AMI's defaults"]
+    out = []
+    for v in volumes:
+        where = f"{r.name}: {v.get('deviceName') or 'volume'}"
+        problem = key_problem(known(v.get(key_field), f"{where}.{key_field}"), None, key_field)
+        if not truthy(known(v.get("encrypted"), f"{where}.encrypted")) or problem:
+            out.append(f"volume {v.get('deviceName') or '(unnamed)'} is not encrypted with a customer-managed KMS key "
+                       f"({problem or 'encrypted is not true'})")
+    return out
 
 
 @resource_rule("DF-AWS-014", "EC2 instances get no public IP", "mandatory",
@@ -246,52 +393,79 @@ def instance_public_ip(r: Resource) -> list[str]:
     return ["instance asks for a public IP (associatePublicIpAddress)"] if truthy(r.get("associatePublicIpAddress")) else []
 
 
-def _port_hit(protocol: Any, low: Any, high: Any) -> list[int]:
-    if str(protocol) in ("-1", "all"):
+def _port_hit(protocol: Any, low: Any, high: Any, where: str) -> list[int]:
+    protocol = str(known(protocol, f"{where} protocol")).lower()
+    if protocol in ("-1", "all"):
         return list(SENSITIVE_PORTS)
-    if str(protocol).lower() not in ("tcp", "6"):
+    if protocol not in ("tcp", "6"):
         return []
-    low = int(low) if isinstance(low, (int, float)) else 0
-    high = int(high) if isinstance(high, (int, float)) else 65535
-    return [p for p in SENSITIVE_PORTS if low <= p <= high]
+    lo, hi = port(low, f"{where} fromPort", 0), port(high, f"{where} toPort", 65535)
+    return [p for p in SENSITIVE_PORTS if lo <= p <= hi]
 
 
 @resource_rule("DF-AWS-015", "no 0.0.0.0/0 ingress to SSH, RDP or the Kubernetes API", "mandatory",
-               "dragonfarm:breeding_ground.runner_cidrs / public_endpoint_cidrs (never 0.0.0.0/0); barns take no ingress",
-               [SG, SG_INGRESS, SG_RULE], checkov="CKV_AWS_24, CKV_AWS_25, CKV_AWS_277",
+               "dragonfarm:breeding_ground.runner_cidrs / public_endpoint_cidrs (never 0.0.0.0/0); barns take no ingress; "
+               "the fence empties the default security group",
+               [SG, DEFAULT_SG, SG_INGRESS, SG_RULE], checkov="CKV_AWS_24, CKV_AWS_25, CKV_AWS_277",
                source="https://docs.aws.amazon.com/vpc/latest/userguide/security-group-rules.html")
 def world_ingress(r: Resource) -> list[str]:
     out = []
-    if r.type == SG:
-        for rule in items(r.get("ingress")):
-            cidrs = items(rule.get("cidrBlocks")) + items(rule.get("ipv6CidrBlocks"))
-            ports = _port_hit(rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"))
-            if ports and any(open_to_world(c) for c in cidrs):
+    if r.type in (SG, DEFAULT_SG):
+        for i, rule in enumerate(known_items(r.get("ingress"), f"{r.name}: ingress")):
+            if not isinstance(rule, Mapping):
+                continue
+            where = f"{r.name}: ingress[{i}]"
+            cidrs = known_items(rule.get("cidrBlocks"), f"{where}.cidrBlocks") + \
+                known_items(rule.get("ipv6CidrBlocks"), f"{where}.ipv6CidrBlocks")
+            ports = _port_hit(rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"), where)
+            if ports and any(open_to_world(c, f"{where} CIDR") for c in cidrs):
                 out.append(f"inline ingress opens port(s) {', '.join(map(str, ports))} to the internet")
         return out
     if r.type == SG_RULE and r.get("type") != "ingress":
         return []
-    cidrs = [r.get("cidrIpv4"), r.get("cidrIpv6")] + items(r.get("cidrBlocks")) + items(r.get("ipv6CidrBlocks"))
-    ports = _port_hit(r.get("ipProtocol") or r.get("protocol"), r.get("fromPort"), r.get("toPort"))
-    if ports and any(open_to_world(c) for c in cidrs):
+    cidrs = [r.get("cidrIpv4"), r.get("cidrIpv6")] + known_items(r.get("cidrBlocks"), f"{r.name}: cidrBlocks") + \
+        known_items(r.get("ipv6CidrBlocks"), f"{r.name}: ipv6CidrBlocks")
+    ports = _port_hit(r.get("ipProtocol") or r.get("protocol"), r.get("fromPort"), r.get("toPort"), r.name + ":")
+    if ports and any(open_to_world(c, f"{r.name}: CIDR") for c in cidrs):
         out.append(f"ingress opens port(s) {', '.join(map(str, ports))} to the internet")
     return out
 
 
 # ---- IAM and keys ---------------------------------------------------------------------------------------
 
-@resource_rule("DF-AWS-016", "no policy the farm writes allows action * on resource *", "mandatory",
-               "the component that writes the policy: scope its actions and resources (components/<layer>/aws.py)",
-               POLICY_TYPES, checkov="CKV_AWS_62, CKV_AWS_1",
+def _wildcard_statements(policy: Any, where: str) -> list[str]:
+    out = []
+    for s in _statements(policy, where):
+        if s.get("Effect") != "Allow":
+            continue
+        actions = _as_list(s.get("Action"))
+        every_action = any(a in ("*", "*:*") for a in actions) or "NotAction" in s
+        every_resource = "*" in _as_list(s.get("Resource")) or "NotResource" in s
+        if every_action and every_resource:
+            how = "NotAction (everything but a list)" if "NotAction" in s else "every action"
+            out.append(f"statement {s.get('Sid') or '(no Sid)'} allows {how} on every resource")
+    return out
+
+
+@resource_rule("DF-AWS-016", "no policy the farm writes or attaches allows action * on resource *", "mandatory",
+               "the component that writes the policy: scope its actions and resources, never attach AdministratorAccess "
+               "(components/<layer>/aws.py)",
+               POLICY_TYPES + (ROLE,) + ATTACHMENT_TYPES, checkov="CKV_AWS_62, CKV_AWS_1, CKV_AWS_274",
                source="https://docs.aws.amazon.com/IAM/latest/UserGuide/best-practices.html#grant-least-privilege")
 def wildcard_policy(r: Resource) -> list[str]:
-    out = []
-    for s in _statements(r.get("policy"), f"{r.name}: policy"):
-        actions = _as_list(s.get("Action"))
-        resources = _as_list(s.get("Resource"))
-        if s.get("Effect") == "Allow" and any(a in ("*", "*:*") for a in actions) and "*" in resources:
-            out.append(f"statement {s.get('Sid') or '(no Sid)'} allows every action on every resource")
-    return out
+    if r.type in ATTACHMENT_TYPES:
+        arn = r.get("policyArn")
+        return [f"attaches {arn}"] if isinstance(arn, str) and arn.endswith(ADMIN_POLICY) else []
+    if r.type == ROLE:
+        out = [f"attaches {arn}" for arn in known_items(r.get("managedPolicyArns"), f"{r.name}: managedPolicyArns")
+               if isinstance(arn, str) and arn.endswith(ADMIN_POLICY)]
+        for i, inline in enumerate(known_items(r.get("inlinePolicies"), f"{r.name}: inlinePolicies")):
+            if isinstance(inline, Mapping):
+                name = inline.get("name") or f"inlinePolicies[{i}]"
+                out += [f"inline policy {name}: {m}" for m in
+                        _wildcard_statements(inline.get("policy"), f"{r.name}: inlinePolicies[{i}].policy")]
+        return out
+    return _wildcard_statements(r.get("policy"), f"{r.name}: policy")
 
 
 @resource_rule("DF-AWS-017", "KMS keys rotate yearly", "mandatory",
@@ -300,3 +474,127 @@ def wildcard_policy(r: Resource) -> list[str]:
 def kms_rotation(r: Resource) -> list[str]:
     return [] if truthy(r.get("enableKeyRotation")) else ["key rotation is off (enableKeyRotation)"]
 
+
+
+# ---- the farm's key everywhere, and the EKS cluster's own settings ---------------------------------------
+
+def _key_refs(r: Resource) -> list[tuple[str, Any]]:
+    """(field, key reference) for each KMS key a resource names (EKS secrets, log groups, EBS volumes)."""
+    if r.type == EKS:
+        return [("encryptionConfig.provider.keyArn", r.get("encryptionConfig.provider.keyArn"))]
+    if r.type == LOG_GROUP:
+        return [("kmsKeyId", r.get("kmsKeyId"))]
+    volumes, key_field = _volumes(r)
+    return [(f"{v.get('deviceName') or 'volume'} {key_field}", v.get(key_field)) for v in volumes]
+
+
+@stack_rule("DF-AWS-018", "EKS secrets, log groups and EBS volumes use the farm's KMS key, not any key", "mandatory",
+            "fence: every layer takes the fence key (dragonfarm:fence.existing_key_id if you bring one); do not hand a "
+            "component another key",
+            source="https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#customer-cmk")
+def farm_key_everywhere(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
+    keys = farm_keys(stack)
+    if keys is None:
+        return []
+
+    def one(r: Resource) -> list[tuple[Resource | None, str]]:
+        out: list[tuple[Resource | None, str]] = []
+        for field, ref in _key_refs(r):
+            ref = known(ref, f"{r.name}: {field}")
+            # No key or an AWS-managed one is DF-AWS-007/010/013's finding; here: a customer key that is not the farm's.
+            if not aws_managed_key(ref) and key_id(str(ref)) not in keys:
+                out.append((r, f"{field} names a KMS key that is not the farm's ({ref})"))
+        return out
+
+    return each(stack.of_type(EKS, LOG_GROUP, INSTANCE, LAUNCH_TEMPLATE, NODE_CLASS), one)
+
+
+def _cluster_name(r: Resource) -> str:
+    return r.get("name") or r.name
+
+
+@stack_rule("DF-AWS-019", "each EKS cluster's control-plane log group exists with retention and the farm's key",
+            "mandatory",
+            "breeding ground creates /aws/eks/<cluster>/cluster before the cluster, with dragonfarm:fence.log_retention_days "
+            "and the fence key (components/breeding_ground/aws.py); otherwise EKS creates it, kept for ever, unencrypted",
+            source="https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html")
+def eks_log_group(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
+    groups: dict[str, Resource] = {}
+    for g in stack.of_type(LOG_GROUP):
+        name = g.get("name")
+        if isinstance(name, str):
+            groups[name] = g
+
+    def one(cluster: Resource) -> list[tuple[Resource | None, str]]:
+        wanted = f"/aws/eks/{_cluster_name(cluster)}/cluster"
+        group = groups.get(wanted)
+        if group is None:
+            return [(cluster, f"no log group {wanted}: EKS creates it with no retention and no KMS key")]
+        days = group.get("retentionInDays")
+        missing = ([] if isinstance(days, (int, float)) and days > 0 else ["retentionInDays"]) + \
+            (["kmsKeyId"] if aws_managed_key(group.get("kmsKeyId")) else [])
+        return [(cluster, f"log group {wanted} has no {' and no '.join(missing)}")] if missing else []
+
+    return each(stack.of_type(EKS), one)
+
+
+def _addons(stack: Stack, addon: str) -> dict[str, Resource]:
+    """The stack's EKS add-ons of one name, by cluster name."""
+    return {str(a.get("clusterName")): a for a in stack.of_type(EKS_ADDON) if a.get("addonName") == addon}
+
+
+@stack_rule("DF-AWS-020", "EKS enforces Kubernetes network policies (VPC CNI network policy on)", "mandatory",
+            "breeding ground: the vpc-cni add-on's configurationValues {\"enableNetworkPolicy\": \"true\"} "
+            "(components/breeding_ground/aws.py); the team namespaces' NetworkPolicies do nothing without it",
+            source="https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy.html")
+def eks_network_policy(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
+    cni = _addons(stack, "vpc-cni")
+
+    def one(cluster: Resource) -> list[tuple[Resource | None, str]]:
+        addon = cni.get(_cluster_name(cluster))
+        if addon is None:
+            return [(cluster, "no vpc-cni add-on: network policies are not enforced")]
+        raw = addon.get("configurationValues")
+        try:
+            values = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            values = None
+        if not isinstance(values, Mapping) or not truthy(known(values.get("enableNetworkPolicy"),
+                                                              f"{addon.name}: configurationValues.enableNetworkPolicy")):
+            return [(addon, "vpc-cni configurationValues does not set enableNetworkPolicy \"true\": "
+                            "network policies are not enforced")]
+        return []
+
+    return each(stack.of_type(EKS), one)
+
+
+@stack_rule("DF-AWS-021", "EKS pods get AWS credentials through EKS Pod Identity (or IRSA), not the node role",
+            "mandatory",
+            "breeding ground: the eks-pod-identity-agent add-on and a pod identity association per team "
+            "(dragonfarm:breeding_ground.teams.<team>), components/breeding_ground/aws.py",
+            source="https://docs.aws.amazon.com/eks/latest/userguide/pod-identities.html")
+def eks_pod_identity(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
+    agents = _addons(stack, "eks-pod-identity-agent")
+    irsa = bool(stack.of_type(OIDC_PROVIDER))
+
+    def one(cluster: Resource) -> list[tuple[Resource | None, str]]:
+        if _cluster_name(cluster) in agents or irsa:
+            return []
+        return [(cluster, "no eks-pod-identity-agent add-on (nor an IAM OIDC provider for IRSA): "
+                          "pods can only use the node role")]
+
+    return each(stack.of_type(EKS), one)
+
+
+@resource_rule("DF-AWS-022", "Kubernetes nodes keep the instance metadata hop limit at 1", "mandatory",
+               "breeding ground: metadataOptions.httpPutResponseHopLimit 1 on node launch templates and EC2NodeClasses "
+               "(components/breeding_ground/aws.py), so pods cannot take the node role's credentials from IMDS",
+               [LAUNCH_TEMPLATE, NODE_CLASS], checkov="CKV_AWS_341",
+               source="https://docs.aws.amazon.com/eks/latest/best-practices/identity-and-access-management.html")
+def node_hop_limit(r: Resource) -> list[str]:
+    path = "metadataOptions.httpPutResponseHopLimit" if r.type == LAUNCH_TEMPLATE else "spec.metadataOptions.httpPutResponseHopLimit"
+    limit = r.get(path)
+    if limit is None and r.type == NODE_CLASS:
+        return []  # Karpenter's default is 1
+    value = port(limit, f"{r.name}: {path}", 0)
+    return [] if value == 1 else [f"metadata hop limit is {limit!r}, not 1 ({path}): pods can reach the node's IMDS"]

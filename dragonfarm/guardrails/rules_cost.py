@@ -11,7 +11,7 @@ from typing import Any
 from dragonfarm.guardrails.model import (
     PURPOSE_TAG, Resource, Stack, items, missing_cost_tags, resource_rule, stack_rule, truthy,
 )
-from dragonfarm.guardrails.rules_k8s import AKS_POOL, GKE_POOL, KARPENTER_POOL, is_aks_gpu_pool
+from dragonfarm.guardrails.rules_k8s import AKS_POOL, GKE_POOL, KARPENTER_POOL, is_aks_gpu_pool, is_karpenter_gpu_pool
 
 AWS_TAGGED = ("aws:s3/bucket:Bucket", "aws:ec2/instance:Instance", "aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet",
               "aws:ec2/natGateway:NatGateway", "aws:ec2/eip:Eip", "aws:ec2/securityGroup:SecurityGroup",
@@ -73,28 +73,6 @@ def cost_tags(r: Resource) -> list[str]:
     return [f"missing cost tag(s) {', '.join(missing)}"] if missing else []
 
 
-# Karpenter requirement keys that pick GPU instances (karpenter.sh AWS NodeClass/NodePool docs: well-known labels), and
-# the EC2 GPU families (accelerated computing: g and p).
-GPU_REQUIREMENT_KEYS = ("karpenter.k8s.aws/instance-gpu-count", "karpenter.k8s.aws/instance-gpu-name",
-                        "karpenter.k8s.aws/instance-gpu-manufacturer")
-GPU_FAMILY_KEYS = ("karpenter.k8s.aws/instance-family", "node.kubernetes.io/instance-type", "karpenter.k8s.aws/instance-category")
-
-
-def _karpenter_gpu(r: Resource) -> bool:
-    labels = r.get("spec.template.metadata.labels") or {}
-    if "nvidia.com/gpu.present" in labels or GPU in (r.get("spec.limits") or {}):
-        return True
-    for req in items(r.get("spec.template.spec.requirements")):
-        if not isinstance(req, Mapping):
-            continue
-        if req.get("key") in GPU_REQUIREMENT_KEYS and req.get("operator") not in ("DoesNotExist", "NotIn"):
-            return True
-        if req.get("key") in GPU_FAMILY_KEYS and req.get("operator") == "In" and any(
-                str(v).lower().startswith(("g", "p")) for v in items(req.get("values"))):
-            return True
-    return False
-
-
 def aks_inline_gpu_profiles(r: Resource) -> list[Mapping[str, Any]]:
     """GPU-sized pools declared inside an AKS cluster (agentPoolProfiles) rather than as AgentPool resources."""
     return [p for p in items(r.get("agentPoolProfiles")) if isinstance(p, Mapping) and str(p.get("vmSize") or "").startswith("Standard_N")]
@@ -102,7 +80,7 @@ def aks_inline_gpu_profiles(r: Resource) -> list[Mapping[str, Any]]:
 
 def gpu_pool(r: Resource) -> bool:
     if r.type == KARPENTER_POOL:
-        return _karpenter_gpu(r)
+        return is_karpenter_gpu_pool(r)
     if r.type == GKE_POOL:
         return bool(items(r.get("nodeConfig.guestAccelerators")))
     if r.type == AKS_POOL:

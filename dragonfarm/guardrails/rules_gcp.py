@@ -5,11 +5,14 @@ Checkov ids where one exists: bridgecrewio/checkov, checkov/terraform/checks/res
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from dragonfarm.guardrails.model import (
-    PURPOSE_TAG, Resource, Stack, items, known, open_to_world, resource_rule, stack_rule, truthy,
+    PURPOSE_TAG, Resource, Stack, Unknown, each, items, known, known_items, open_to_world, port, resource_rule,
+    stack_rule, truthy,
 )
 
 BUCKET = "gcp:storage/bucket:Bucket"
@@ -19,9 +22,51 @@ FIREWALL = "gcp:compute/firewall:Firewall"
 INSTANCE = "gcp:compute/instance:Instance"
 CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
 LOG_BUCKET = "gcp:logging/projectBucketConfig:ProjectBucketConfig"
+PROJECT_IAM = ("gcp:projects/iAMMember:IAMMember", "gcp:projects/iAMBinding:IAMBinding")
+PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
+# Basic (primitive) roles: checkov AbsGoogleBasicRoles BASIC_ROLES.
+BASIC_ROLES = ("roles/owner", "roles/editor", "roles/viewer")
 
 SENSITIVE_PORTS = (22, 3389, 443, 6443)
 GKE_DOCS = "https://cloud.google.com/kubernetes-engine/docs"
+
+# A Cloud KMS crypto key (optionally one version of it): what a customer-managed key reference looks like.
+CRYPTO_KEY_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+(/cryptoKeyVersions/[^/]+)?$")
+
+
+def cmek_problem(ref: Any, field: str) -> str:
+    """'' when `ref` names a Cloud KMS crypto key; otherwise what is wrong (no key: Google-managed encryption)."""
+    if not isinstance(ref, str) or not ref.strip():
+        return f"no Cloud KMS key ({field}): Google-managed encryption"
+    if not CRYPTO_KEY_NAME.match(_strip_url(ref)):
+        return f"{field} is not a Cloud KMS crypto key name ({ref})"
+    return ""
+
+
+def _strip_url(ref: str) -> str:
+    ref = ref.strip()
+    for prefix in ("https://cloudkms.googleapis.com/v1/", "//cloudkms.googleapis.com/"):
+        ref = ref.removeprefix(prefix)
+    return ref
+
+
+def crypto_key(ref: str) -> str:
+    """The crypto key a reference names, without a version."""
+    return _strip_url(ref).split("/cryptoKeyVersions/", 1)[0]
+
+
+def farm_keys(stack: Stack) -> set[str] | None:
+    """The crypto keys the fence creates (`<keyRing>/cryptoKeys/<name>`); None when it creates none
+    (dragonfarm:fence.existing_key_id brings one the plan cannot name)."""
+    keys = stack.of_type(CRYPTO_KEY)
+    if not keys:
+        return None
+    out = set()
+    for k in keys:
+        ring, name = k.get("keyRing"), k.get("name")
+        if isinstance(ring, str) and isinstance(name, str):
+            out.add(f"{_strip_url(ring)}/cryptoKeys/{name}")
+    return out or None
 
 
 @resource_rule("DF-GCP-001", "GCS buckets enforce public access prevention", "mandatory",
@@ -42,7 +87,8 @@ def uniform_access(r: Resource) -> list[str]:
                "trough layer encrypts with the fence key (dragonfarm:fence.existing_key_id if you bring one)", [BUCKET],
                source="https://cloud.google.com/storage/docs/encryption/customer-managed-keys")
 def bucket_cmek(r: Resource) -> list[str]:
-    return [] if r.get("encryption.defaultKmsKeyName") else ["no default Cloud KMS key (encryption.defaultKmsKeyName)"]
+    problem = cmek_problem(r.get("encryption.defaultKmsKeyName"), "encryption.defaultKmsKeyName")
+    return [problem] if problem else []
 
 
 @resource_rule("DF-GCP-004", "GCS checkpoint and model buckets are versioned", "mandatory",
@@ -63,20 +109,26 @@ def bucket_lifecycle(r: Resource) -> list[str]:
 
 
 @resource_rule("DF-GCP-006", "GKE nodes private; endpoint private or open only to listed CIDRs", "mandatory",
-               "dragonfarm:breeding_ground.deploy_from (inside-network) or public_endpoint_cidrs (your egress CIDRs)",
-               [CLUSTER], checkov="CKV_GCP_25, CKV_GCP_20",
-               source=f"{GKE_DOCS}/concepts/private-cluster-concept")
+               "dragonfarm:breeding_ground.deploy_from (inside-network) or public_endpoint_cidrs (your egress CIDRs); "
+               "never controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic",
+               [CLUSTER], checkov="CKV_GCP_18, CKV_GCP_20, CKV_GCP_64",
+               source=f"{GKE_DOCS}/concepts/network-isolation")
 def gke_endpoint(r: Resource) -> list[str]:
     out = []
     if not truthy(r.get("privateClusterConfig.enablePrivateNodes")):
         out.append("nodes get public IPs (privateClusterConfig.enablePrivateNodes)")
     if not truthy(r.get("privateClusterConfig.enablePrivateEndpoint")):
-        blocks = [known(b, f"{r.name}: cidrBlocks") for b in items(r.get("masterAuthorizedNetworksConfig.cidrBlocks"))]
+        blocks = known_items(r.get("masterAuthorizedNetworksConfig.cidrBlocks"), f"{r.name}: cidrBlocks")
         cidrs = [b.get("cidrBlock") for b in blocks if isinstance(b, Mapping)]
-        if not cidrs or any(open_to_world(c) for c in cidrs):
+        if not cidrs or any(open_to_world(c, f"{r.name}: cidrBlocks.cidrBlock") for c in cidrs):
             out.append(f"public endpoint open to {', '.join(map(str, cidrs)) or 'any address (no master authorized networks)'}")
         elif truthy(r.get("masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled")):
             out.append("public endpoint open to all Google Cloud public addresses (gcpPublicCidrsAccessEnabled)")
+    # The DNS-based endpoint is reached from anywhere Google Cloud APIs are, guarded by IAM only: authorized
+    # networks do not apply to it (GKE network isolation, "DNS-based endpoint").
+    if truthy(r.get("controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic")):
+        out.append("the DNS-based control-plane endpoint takes traffic from anywhere, bypassing authorized networks "
+                   "(controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic)")
     return out
 
 
@@ -109,9 +161,10 @@ def gke_network_policy(r: Resource) -> list[str]:
                "breeding ground: databaseEncryption ENCRYPTED with the fence key (components/breeding_ground/gcp.py)",
                [CLUSTER], source=f"{GKE_DOCS}/how-to/encrypting-secrets")
 def gke_secrets(r: Resource) -> list[str]:
-    if r.get("databaseEncryption.state") == "ENCRYPTED" and r.get("databaseEncryption.keyName"):
-        return []
-    return ["application-layer secrets encryption is off (databaseEncryption)"]
+    if r.get("databaseEncryption.state") != "ENCRYPTED":
+        return ["application-layer secrets encryption is off (databaseEncryption)"]
+    problem = cmek_problem(r.get("databaseEncryption.keyName"), "databaseEncryption.keyName")
+    return [f"application-layer secrets encryption: {problem}"] if problem else []
 
 
 @resource_rule("DF-GCP-011", "GKE node pools auto-repair", "mandatory",
@@ -146,29 +199,38 @@ def log_retention(stack: Stack) -> list[tuple[Resource | None, str]]:
     return [(cluster, "no retention set on the _Default log bucket that keeps GKE and audit logs (ProjectBucketConfig)")]
 
 
+def _disk_key_field(r: Resource) -> str:
+    return "bootDisk.kmsKeySelfLink" if r.type == INSTANCE else "nodeConfig.bootDiskKmsKey"
+
+
 @resource_rule("DF-GCP-014", "GKE node and dev-box disks encrypted with the farm's Cloud KMS key", "mandatory",
-               "breeding ground / barn: bootDiskKmsKey / kmsKeySelfLink take the fence key", [NODE_POOL, INSTANCE],
+               "breeding ground / barn: bootDiskKmsKey / kmsKeySelfLink take the fence key (the cluster's default pool "
+               "too)", [NODE_POOL, INSTANCE, CLUSTER], checkov="CKV_GCP_38",
                source="https://cloud.google.com/compute/docs/disks/customer-managed-encryption")
 def disk_cmek(r: Resource) -> list[str]:
-    if r.type == NODE_POOL:
-        return [] if r.get("nodeConfig.bootDiskKmsKey") else ["node boot disks use Google-managed keys (nodeConfig.bootDiskKmsKey)"]
-    return [] if r.get("bootDisk.kmsKeySelfLink") else ["boot disk uses a Google-managed key (bootDisk.kmsKeySelfLink)"]
-
-
-def _ports(allow: Mapping[str, Any]) -> list[int]:
-    if allow.get("protocol") in ("all",):
-        return list(SENSITIVE_PORTS)
-    if allow.get("protocol") not in ("tcp", "6"):
+    if r.type == CLUSTER and truthy(r.get("enableAutopilot")):
         return []
-    ports = items(allow.get("ports"))
+    field = _disk_key_field(r)
+    problem = cmek_problem(r.get(field), field)
+    what = "boot disk" if r.type == INSTANCE else "node boot disks"
+    return [f"{what}: {problem}"] if problem else []
+
+
+def _ports(allow: Mapping[str, Any], where: str) -> list[int]:
+    protocol = str(known(allow.get("protocol"), f"{where}.protocol")).lower()
+    if protocol == "all":
+        return list(SENSITIVE_PORTS)
+    if protocol not in ("tcp", "6"):
+        return []
+    ports = known_items(allow.get("ports"), f"{where}.ports")
     if not ports:
         return list(SENSITIVE_PORTS)
     hit = []
     for p in ports:
-        low, _, high = str(p).partition("-")
-        for port in SENSITIVE_PORTS:
-            if int(low) <= port <= int(high or low):
-                hit.append(port)
+        low, _, high = str(known(p, f"{where}.ports")).partition("-")
+        lo = port(low, f"{where}.ports", 0)
+        hi = port(high, f"{where}.ports", 0) if high else lo
+        hit += [s for s in SENSITIVE_PORTS if lo <= s <= hi]
     return hit
 
 
@@ -176,12 +238,17 @@ def _ports(allow: Mapping[str, Any]) -> list[int]:
                "barn: SSH only from the IAP range 35.235.240.0/20 (components/barn/gcp.py)", [FIREWALL],
                checkov="CKV_GCP_2, CKV_GCP_3", source="https://cloud.google.com/firewall/docs/firewalls")
 def firewall_world(r: Resource) -> list[str]:
-    if (r.get("direction") or "INGRESS") != "INGRESS" or truthy(r.get("disabled")):
+    if str(r.get("direction") or "INGRESS").upper() != "INGRESS" or truthy(r.get("disabled")):
         return []
-    if not any(open_to_world(c) for c in items(r.get("sourceRanges"))):
+    ranges = known_items(r.get("sourceRanges"), f"{r.name}: sourceRanges")
+    # An ingress rule with no source ranges, tags or service accounts applies to every source (0.0.0.0/0).
+    no_source = not ranges and not items(r.get("sourceTags")) and not items(r.get("sourceServiceAccounts"))
+    if not no_source and not any(open_to_world(c, f"{r.name}: sourceRanges") for c in ranges):
         return []
-    ports = sorted({p for a in items(r.get("allows")) if isinstance(a, Mapping) for p in _ports(a)})
-    return [f"allows port(s) {', '.join(map(str, ports))} from 0.0.0.0/0"] if ports else []
+    allows = known_items(r.get("allows"), f"{r.name}: allows")
+    ports = sorted({p for i, a in enumerate(allows) if isinstance(a, Mapping) for p in _ports(a, f"{r.name}: allows[{i}]")})
+    source = "any source (no sourceRanges, sourceTags or sourceServiceAccounts)" if no_source else "0.0.0.0/0"
+    return [f"allows port(s) {', '.join(map(str, ports))} from {source}"] if ports else []
 
 
 @resource_rule("DF-GCP-016", "dev boxes get no external IP", "mandatory",
@@ -203,3 +270,49 @@ def kms_rotation(r: Resource) -> list[str]:
     if seconds is None or seconds > 90 * 86400:
         return [f"key rotation period {period!r} is missing or longer than 90 days"]
     return []
+
+
+@stack_rule("DF-GCP-018", "GCS buckets, GKE secrets and disks use the farm's Cloud KMS key, not any key", "mandatory",
+            "fence: every layer takes the fence key (dragonfarm:fence.existing_key_id if you bring one); do not hand a "
+            "component another key",
+            source="https://cloud.google.com/kms/docs/cmek")
+def farm_key_everywhere(stack: Stack) -> list[tuple[Resource | None, str | Unknown]]:
+    keys = farm_keys(stack)
+    if keys is None:
+        return []
+
+    def one(r: Resource) -> list[tuple[Resource | None, str]]:
+        if r.type == BUCKET:
+            fields = ["encryption.defaultKmsKeyName"]
+        elif r.type == CLUSTER:
+            fields = ["databaseEncryption.keyName", "nodeConfig.bootDiskKmsKey"]
+        else:
+            fields = [_disk_key_field(r)]
+        out: list[tuple[Resource | None, str]] = []
+        for field in fields:
+            ref = r.get(field)
+            # No key, or not a crypto key, is DF-GCP-003/010/014's finding; here: a crypto key that is not the farm's.
+            if not cmek_problem(ref, field) and crypto_key(str(ref)) not in keys:
+                out.append((r, f"{field} names a Cloud KMS key that is not the farm's ({ref})"))
+        return out
+
+    return each(stack.of_type(BUCKET, CLUSTER, NODE_POOL, INSTANCE), one)
+
+
+@resource_rule("DF-GCP-019", "the farm grants no basic role (owner, editor, viewer) on the project", "mandatory",
+               "the component that grants the role: use a predefined role (components/<layer>/gcp.py; "
+               "dragonfarm:breeding_ground.teams.<team> members get container roles)",
+               [*PROJECT_IAM, PROJECT_IAM_POLICY], checkov="CKV_GCP_117",
+               source="https://cloud.google.com/iam/docs/roles-overview#basic")
+def basic_roles(r: Resource) -> list[str]:
+    if r.type == PROJECT_IAM_POLICY:
+        data = r.get("policyData")
+        try:
+            policy = json.loads(data) if isinstance(data, str) else data
+        except ValueError:
+            policy = None
+        roles = [b.get("role") for b in items(policy.get("bindings") if isinstance(policy, Mapping) else None)
+                 if isinstance(b, Mapping)]
+    else:
+        roles = [r.get("role")]
+    return [f"grants the basic role {role}" for role in roles if role in BASIC_ROLES]
