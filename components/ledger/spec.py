@@ -43,7 +43,7 @@ class LedgerSpec(Spec):
     forecast_thresholds: list[float] = Field(default_factory=lambda: [100.0])
     """Alert when forecasted spend passes these percentages of the budget."""
     hard_stop: bool = False
-    """At 100% actual, stop GPU spend (AWS: a budget action denies new GPU launches; GCP: a function scales every GPU node pool to zero and stops the dev boxes). Off by default: it stops work."""
+    """At 100% actual, stop GPU spend (AWS: a budget action denies new GPU launches; GCP: a function scales every GPU node pool to zero and stops the dev boxes; Azure: a Logic App scales every GPU agent pool to zero and deallocates the dev boxes). Off by default: it stops work."""
     anomaly_threshold: float = Field(default=100.0, gt=0)
     """Alert on a cost anomaly whose impact is at least this much, in `currency` (AWS)."""
     billing_account: str | None = None
