@@ -25,6 +25,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from blueprints.config import ConfigError, FarmConfig, load_farm
 from dragonfarm import stacks
+from dragonfarm.guardrails.model import SECRET_SIG
 from dragonfarm.mocks import FarmMocks
 
 PROJECT = "dragonfarm"
@@ -222,7 +223,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"  # the wire's marker of a secret value (pulumi.runtime.rpc)
 
 
 def _plain(value: Any) -> Any:

@@ -25,7 +25,7 @@ from pulumi_policy.proxy import UnknownValueError  # noqa: E402
 
 from dragonfarm.guardrails import RULES, Resource, Rule, Stack, Unknown  # noqa: E402
 from dragonfarm.guardrails.engine import resource_findings, stack_findings  # noqa: E402
-from dragonfarm.guardrails.model import UNKNOWN, plain  # noqa: E402
+from dragonfarm.guardrails.model import SECRET_SIG, UNKNOWN, plain  # noqa: E402
 
 
 def unproxy(value: Any) -> Any:
@@ -83,7 +83,6 @@ def resource_policy(rule: Rule) -> ResourceValidationPolicy:
                                     enforcement_level=_level(rule), remediation_steps=rule.fix, url=rule.source or None)
 
 
-SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the wire marks a secret value (pulumi.runtime.rpc)
 
 
 def wire_inputs(props: Any) -> Any:

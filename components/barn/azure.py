@@ -29,9 +29,9 @@ import pulumi_tls as tls
 from pulumi_azure_native import authorization, compute, devtestlab, network
 
 from components.barn.idle import startup_script
+from components.azure_rbac import assignment_name, blob_grants
 from components.barn.spec import BarnSpec, schedule_time_zone
 from components.base import FarmComponent, token
-from components.breeding_ground.azure import assignment_name, blob_grants
 
 HERE = Path(__file__).parent
 # Canonical's Ubuntu 22.04 LTS Gen2 marketplace image (Azure "Find Linux VM images": Canonical offers).

@@ -8,16 +8,13 @@ services bypass it, which storage encryption needs).
 
 from __future__ import annotations
 
-import uuid
-
 import pulumi
 from pulumi_azure_native import authorization, compute, keyvault, managedidentity, network, operationalinsights, privatedns, resources
 
+from components.azure_rbac import assignment_name, role_id
 from components.base import FarmComponent, token
 from components.fence.spec import FenceSpec, NatMode, key_vault_name, subnet_plan
 
-# Built-in role "Key Vault Crypto Service Encryption User": wrap/unwrap with the key, nothing more.
-CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 # Writing an agent pool back also links its subnet and disk encryption set: AKS checks the caller may join the subnet
 # and read the set (AKS "Access and identity options": permissions of the identity operating the cluster).
 STOP_SPEND_ACTIONS = ["Microsoft.Compute/virtualMachines/read", "Microsoft.Compute/virtualMachines/deallocate/action",
@@ -99,7 +96,7 @@ class AzureFence(FarmComponent):
     def _stop_role(self, name: str, group: resources.ResourceGroup) -> pulumi.Output[str]:
         # Operation names: Azure resource provider operations (Microsoft.Compute, Microsoft.ContainerService).
         role = authorization.RoleDefinition(
-            f"{name}-stop-spend", role_definition_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dragonfarm/{name}/stop-spend")),
+            f"{name}-stop-spend", role_definition_id=assignment_name(name, "stop-spend"),
             role_name=f"dragonfarm stop spend ({name})", scope=group.id, assignable_scopes=[group.id],
             description="Deallocate virtual machines and scale AKS agent pools (dragonfarm idle stop and budget hard stop)",
             permissions=[{"actions": STOP_SPEND_ACTIONS}], opts=self.child())
@@ -124,10 +121,9 @@ class AzureFence(FarmComponent):
             ),
             opts=self.stateful())
         grant = authorization.RoleAssignment(
-            f"{name}-key-storage", role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dragonfarm/{name}/key-storage")),
+            f"{name}-key-storage", role_assignment_name=assignment_name(name, "key-storage"),
             principal_id=identity.principal_id, principal_type="ServicePrincipal", scope=vault.id,
-            role_definition_id=client.subscription_id.apply(
-                lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{CRYPTO_SERVICE_ENCRYPTION_USER}"),
+            role_definition_id=role_id(client.subscription_id, "crypto-service-encryption-user"),
             opts=self.child())
         self.vault_uri = vault.properties.apply(lambda p: p.vault_uri or "")
         # The key name is handed out only once the identity may use it (storage encryption needs the grant first).
@@ -148,10 +144,9 @@ class AzureFence(FarmComponent):
             rotation_to_latest_key_version_enabled=True, tags=self.tags,
             opts=self.child(ignore_changes=["activeKey.keyUrl"]))
         grant = authorization.RoleAssignment(
-            f"{name}-key-disks", role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dragonfarm/{name}/key-disks")),
+            f"{name}-key-disks", role_assignment_name=assignment_name(name, "key-disks"),
             principal_id=des.identity.apply(lambda i: i.principal_id if i else ""), principal_type="ServicePrincipal", scope=vault.id,
-            role_definition_id=client.subscription_id.apply(
-                lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{CRYPTO_SERVICE_ENCRYPTION_USER}"),
+            role_definition_id=role_id(client.subscription_id, "crypto-service-encryption-user"),
             opts=self.child(delete_before_replace=True))
         self.disk_encryption_set_id = pulumi.Output.all(des.id, grant.id).apply(lambda parts: str(parts[0]))
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from pathlib import Path
 from typing import Sequence
 
 import pulumi
 from pulumi_azure_native import authorization, consumption, logic, monitor
 
+from components.azure_rbac import assignment_name
 from components.base import FarmComponent, token
 from components.ledger.spec import FARM_TAG, LedgerSpec
 
@@ -84,7 +84,7 @@ class AzureLedger(FarmComponent):
                         "virtualMachines": {"type": logic.ParameterType.ARRAY, "value": list(virtual_machines)}},
             tags=tags, opts=self.child())
         authorization.RoleAssignment(
-            f"{name}-hard-stop", role_assignment_name=str(uuid.uuid5(uuid.NAMESPACE_URL, f"dragonfarm/{name}/hard-stop")),
+            f"{name}-hard-stop", role_assignment_name=assignment_name(name, "hard-stop"),
             principal_id=workflow.identity.apply(lambda i: (i.principal_id if i else None) or ""), principal_type="ServicePrincipal",
             scope=resource_group_id, role_definition_id=stop_role_id, opts=self.child(delete_before_replace=True))
         # A hard stop that failed (a pool AKS kept busy past the workflow's hour, a role not yet in effect) must not go

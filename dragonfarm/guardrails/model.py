@@ -45,6 +45,8 @@ class _UnknownMarker:
 
 UNKNOWN: Any = _UnknownMarker()
 """A value not known until the deploy (a preview's computed input)."""
+# How the wire marks a secret value (pulumi.runtime.rpc _special_sig_key): {SECRET_SIG: <secret sig>, "value": ...}.
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
 
 
 class Unknown(Exception):
